@@ -1,0 +1,1 @@
+"""Contract shared by training and scoring: feature names, export keys, columns."""
