@@ -1,0 +1,1 @@
+"""Batch scoring of WDBC shards with an exported model on Apache Beam."""

@@ -1,0 +1,153 @@
+"""Locate, validate and load an exported WDBC model.
+
+The launcher reads only the export's JSON metadata, so it needs no TensorFlow
+call to validate ``--model_dir``. Workers load the SavedModel once per process
+through ``apache_beam.utils.shared.Shared``.
+"""
+
+import json
+import logging
+import os
+import tempfile
+import threading
+
+import numpy as np
+from apache_beam.io.filesystem import BeamIOError
+from apache_beam.io.filesystems import FileSystems
+
+from wdbc import schema
+
+_LOGGER = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "wdbc-logistic-regression"
+
+# Number of SavedModel loads in this process, by version folder. Tests read it
+# to check that a run loads the model once per worker process.
+LOAD_COUNTS: dict[str, int] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+class ModelError(ValueError):
+    """The model folder is missing or is not a WDBC export."""
+
+
+def _join(base: str, *parts: str) -> str:
+    return FileSystems.join(base.rstrip("/"), *parts)
+
+
+def _read_metadata(version_dir: str) -> dict:
+    path = _join(version_dir, schema.METADATA_RELPATH)
+    with FileSystems.open(path) as f:
+        metadata = json.loads(f.read().decode("utf-8"))
+    missing = [
+        key
+        for key in ("model_version", "feature_names", "threshold")
+        if key not in metadata
+    ]
+    if missing:
+        raise ModelError(
+            f"{path} lacks the keys {missing}; re-export the model with wdbc-train."
+        )
+    if list(metadata["feature_names"]) != list(schema.FEATURE_NAMES):
+        raise ModelError(
+            f"{path} lists features {metadata['feature_names']}, which differ "
+            "from the features this pipeline scores; re-export the model with "
+            "this version of wdbc-train."
+        )
+    return metadata
+
+
+def _has_metadata(version_dir: str) -> bool:
+    try:
+        return FileSystems.exists(_join(version_dir, schema.METADATA_RELPATH))
+    except BeamIOError:
+        return False
+
+
+def resolve_export(model_dir: str) -> tuple[str, dict]:
+    """Return the version folder to load and its metadata.
+
+    ``model_dir`` may be a version folder itself, or a base folder holding
+    numbered versions as TensorFlow Serving lays them out, in which case the
+    highest number wins.
+
+    Raises:
+      ModelError: no export of ours is found at ``model_dir``.
+    """
+    model_dir = model_dir.rstrip("/")
+    if _has_metadata(model_dir):
+        return model_dir, _read_metadata(model_dir)
+    pattern = _join(model_dir, "*", schema.METADATA_RELPATH)
+    try:
+        matches = FileSystems.match([pattern])[0].metadata_list
+    except BeamIOError:
+        matches = []
+    suffix = "/" + schema.METADATA_RELPATH
+    versions = []
+    for match in matches:
+        version_dir = match.path[: -len(suffix)]
+        name = version_dir.rstrip("/").rsplit("/", 1)[-1]
+        if name.isdigit():
+            versions.append((int(name), version_dir))
+    if not versions:
+        raise ModelError(
+            f"--model_dir {model_dir} holds no WDBC export: expected "
+            f"{schema.METADATA_RELPATH} in it or in a numbered version folder "
+            "under it. Pass the model folder written by wdbc-train "
+            "(OUTPUT_DIR/model)."
+        )
+    _, version_dir = max(versions)
+    return version_dir, _read_metadata(version_dir)
+
+
+def _copy_to_local(version_dir: str) -> str:
+    """Copy a remote export to a local temporary folder and return its path."""
+    local_root = tempfile.mkdtemp(prefix="wdbc-model-")
+    prefix = version_dir.rstrip("/") + "/"
+    matches = FileSystems.match([prefix + "**"])[0].metadata_list
+    for match in matches:
+        relative = match.path[len(prefix) :]
+        if not relative or relative.endswith("/"):
+            continue
+        target = os.path.join(local_root, relative)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with FileSystems.open(match.path) as src, open(target, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+    _LOGGER.info("Copied %d model files from %s", len(matches), version_dir)
+    return local_root
+
+
+class LoadedModel:
+    """A loaded export: its serving function and metadata."""
+
+    def __init__(self, version_dir: str):
+        import tensorflow as tf
+
+        self.version_dir = version_dir
+        self.metadata = _read_metadata(version_dir)
+        self.model_version = str(self.metadata["model_version"])
+        self.threshold = float(self.metadata["threshold"])
+        local_dir = version_dir
+        if "://" in version_dir:
+            local_dir = _copy_to_local(version_dir)
+        self._saved_model = tf.saved_model.load(local_dir)
+        self._serve = self._saved_model.signatures[schema.SIGNATURE_KEY]
+        self._tf = tf
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return P(malignant) and the predicted class for raw feature rows."""
+        x = np.ascontiguousarray(features, dtype=np.float32)
+        outputs = self._serve(**{schema.INPUT_KEY: self._tf.constant(x)})
+        probability = outputs[schema.PROBABILITY_KEY].numpy().reshape(-1)
+        predicted = outputs[schema.CLASS_KEY].numpy().reshape(-1)
+        return probability, predicted.astype(np.int64)
+
+
+def load_model(version_dir: str) -> LoadedModel:
+    """Load the export at ``version_dir`` and count the load."""
+    model = LoadedModel(version_dir)
+    with _LOAD_LOCK:
+        LOAD_COUNTS[version_dir] = LOAD_COUNTS.get(version_dir, 0) + 1
+    _LOGGER.info("Loaded model version %s from %s", model.model_version, version_dir)
+    return model

@@ -1,0 +1,523 @@
+"""Read CSV and Parquet shards into feature batches and rejected-row records.
+
+Each shard is read as a stream, so a file is never held in memory whole.
+A row ends in exactly one place: in a ``FeatureBatch`` that will be scored, or
+in a rejected-row record that says why it was not.
+
+Row numbers are 1-based positions among the data records of a file: the
+header row is not counted, blank lines are skipped, and a quoted field that
+spans lines still counts as one record.
+
+CSV files go through ``pyarrow.csv`` with the feature columns parsed straight
+to float64. When a file holds a row with the wrong number of fields or a value
+that is not a number, that parser cannot continue past it, so the rest of the
+file, from the first record not yet emitted, is read with Python's ``csv``
+module, which checks each record on its own.
+"""
+
+import codecs
+import csv
+import dataclasses
+import io
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+from wdbc import schema
+
+_FEATURES = schema.FEATURE_NAMES
+_FEATURE_SET = frozenset(_FEATURES)
+_HEADER_WORDS = _FEATURE_SET | {schema.ID_COLUMN, schema.LABEL_COLUMN}
+_LABEL_CODES = {schema.MALIGNANT: 1, schema.BENIGN: 0}
+NO_LABEL = -1
+
+# Bytes that pyarrow parses per block; blocks are then cut into batches.
+_CSV_BLOCK_BYTES = 8 << 20
+# Bytes read to find the first record when sniffing for a header.
+_SNIFF_BYTES = 1 << 20
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".data", ".data.gz", ".txt", ".txt.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+@dataclasses.dataclass
+class FeatureBatch:
+    """Rows of one file that passed validation, ready to score."""
+
+    source: str
+    rows: np.ndarray  # int64, 1-based record numbers in ``source``
+    ids: list[str]
+    features: np.ndarray  # float64, shape [n, 30], in schema order
+    labels: np.ndarray  # int8: 1 malignant, 0 benign, NO_LABEL otherwise
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+@dataclasses.dataclass
+class RejectedRow:
+    """A row that will not be scored, with the reason."""
+
+    source: str
+    row: int
+    reason: str
+    values: dict
+
+    def to_record(self) -> dict:
+        return {
+            "source": self.source,
+            "row": self.row,
+            "reason": self.reason,
+            "values": self.values,
+        }
+
+
+def file_format(path: str) -> str:
+    """Return "csv" or "parquet" for a shard path, chosen by its extension.
+
+    Raises:
+      ValueError: the extension is neither.
+    """
+    lower = path.lower()
+    if lower.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if lower.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise ValueError(
+        f"Cannot tell the format of {path} from its extension: use one of "
+        f"{', '.join(PARQUET_SUFFIXES + CSV_SUFFIXES)}."
+    )
+
+
+def _json_value(value):
+    """Convert a parsed value to something ``json.dumps`` writes as valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", errors="replace")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _label_codes(labels: list | None, n: int) -> np.ndarray:
+    if labels is None:
+        return np.full(n, NO_LABEL, dtype=np.int8)
+    return np.array(
+        [_LABEL_CODES.get((v or "").strip().upper(), NO_LABEL) for v in labels],
+        dtype=np.int8,
+    )
+
+
+def _value_problem(name: str, value: float, is_null: bool) -> str | None:
+    if is_null:
+        return f"missing value in {name}"
+    if math.isnan(value):
+        return f"NaN in {name}"
+    if math.isinf(value):
+        return f"infinite value in {name}"
+    return None
+
+
+def _split_valid_rows(
+    source: str,
+    rows: np.ndarray,
+    ids: list[str],
+    features: np.ndarray,
+    null_mask: np.ndarray,
+    labels: np.ndarray,
+    raw_values,
+) -> Iterator[FeatureBatch | RejectedRow]:
+    """Yield the rows with finite, present features and reject the others.
+
+    ``raw_values(i)`` returns the file's values of row ``i`` for the record.
+    """
+    bad = null_mask.any(axis=1) | ~np.isfinite(features).all(axis=1)
+    if not bad.any():
+        yield FeatureBatch(source, rows, ids, features, labels)
+        return
+    for i in np.flatnonzero(bad):
+        problems = [
+            _value_problem(_FEATURES[j], float(features[i, j]), bool(null_mask[i, j]))
+            for j in range(len(_FEATURES))
+        ]
+        reason = "; ".join(p for p in problems if p)
+        yield RejectedRow(source, int(rows[i]), reason, raw_values(int(i)))
+    good = ~bad
+    if good.any():
+        yield FeatureBatch(
+            source,
+            rows[good],
+            [ids[i] for i in np.flatnonzero(good)],
+            features[good],
+            labels[good],
+        )
+
+
+def _row_keys(source: str, rows: np.ndarray) -> list[str]:
+    """Build stable ids for files without an id column: path and row number."""
+    return [f"{source}:{r}" for r in rows.tolist()]
+
+
+# --------------------------------------------------------------------------
+# CSV
+
+
+@dataclasses.dataclass
+class _CsvLayout:
+    has_header: bool
+    columns: list[str]  # names of the fields of each record, in file order
+    feature_columns: list[str | None]  # file column for each feature, or None
+    id_column: str | None
+    label_column: str | None
+
+    @property
+    def missing_features(self) -> list[str]:
+        return [f for f, c in zip(_FEATURES, self.feature_columns) if c is None]
+
+
+def _open_text(path: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(
+        FileSystems.open(path), encoding="utf-8-sig", newline="", errors="replace"
+    )
+
+
+def _first_record(path: str) -> list[str] | None:
+    """Return the first non-blank CSV record of ``path``, or None if none."""
+    with FileSystems.open(path) as f:
+        head = f.read(_SNIFF_BYTES)
+    text = codecs.decode(head, "utf-8-sig", errors="replace")
+    for record in csv.reader(io.StringIO(text, newline="")):
+        if record:
+            return record
+    return None
+
+
+def _csv_layout(path: str, first: list[str]) -> _CsvLayout:
+    names = [schema.normalize_column_name(field) for field in first]
+    if not _HEADER_WORDS.intersection(names):
+        return _CsvLayout(
+            has_header=False,
+            columns=list(schema.UCI_COLUMNS),
+            feature_columns=list(_FEATURES),
+            id_column=schema.ID_COLUMN,
+            label_column=schema.LABEL_COLUMN,
+        )
+    by_name: dict[str, str] = {}
+    for raw, name in zip(first, names):
+        by_name.setdefault(name, raw)
+    return _CsvLayout(
+        has_header=True,
+        columns=list(first),
+        feature_columns=[by_name.get(f) for f in _FEATURES],
+        id_column=by_name.get(schema.ID_COLUMN),
+        label_column=by_name.get(schema.LABEL_COLUMN),
+    )
+
+
+class _CsvFallback(Exception):
+    """The fast parser met a record it cannot handle."""
+
+
+def _read_csv_fast(
+    path: str, layout: _CsvLayout, batch_rows: int, emitted: list[int]
+) -> Iterator[FeatureBatch | RejectedRow]:
+    """Parse with pyarrow; ``emitted[0]`` counts the records yielded so far."""
+
+    def on_invalid_row(row):
+        return "error"
+
+    wanted = [c for c in layout.feature_columns]
+    types = {c: pa.float64() for c in wanted}
+    if layout.id_column:
+        wanted.append(layout.id_column)
+        types[layout.id_column] = pa.string()
+    if layout.label_column:
+        wanted.append(layout.label_column)
+        types[layout.label_column] = pa.string()
+    read_options = pa_csv.ReadOptions(
+        block_size=_CSV_BLOCK_BYTES,
+        column_names=None if layout.has_header else layout.columns,
+    )
+    parse_options = pa_csv.ParseOptions(
+        newlines_in_values=True, invalid_row_handler=on_invalid_row
+    )
+    convert_options = pa_csv.ConvertOptions(
+        include_columns=wanted,
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    with FileSystems.open(path) as f:
+        try:
+            reader = pa_csv.open_csv(
+                f,
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
+            for block in reader:
+                for start in range(0, block.num_rows, batch_rows):
+                    batch = block.slice(start, batch_rows)
+                    yield from _csv_batch(path, layout, batch, emitted[0])
+                    emitted[0] += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise _CsvFallback(str(e)) from e
+
+
+def _csv_batch(
+    path: str, layout: _CsvLayout, batch: pa.RecordBatch, offset: int
+) -> Iterator[FeatureBatch | RejectedRow]:
+    n = batch.num_rows
+    rows = np.arange(offset + 1, offset + n + 1, dtype=np.int64)
+    columns = [batch.column(c) for c in layout.feature_columns]
+    features = np.column_stack(
+        [c.to_numpy(zero_copy_only=False) for c in columns]
+    ).astype(np.float64, copy=False)
+    null_mask = np.column_stack(
+        [c.is_null().to_numpy(zero_copy_only=False) for c in columns]
+    )
+    if layout.id_column:
+        ids = batch.column(layout.id_column).to_pylist()
+    else:
+        ids = _row_keys(path, rows)
+    labels = None
+    if layout.label_column:
+        labels = batch.column(layout.label_column).to_pylist()
+
+    def raw_values(i: int) -> dict:
+        values = {}
+        if layout.id_column:
+            values[layout.id_column] = ids[i]
+        if labels is not None:
+            values[layout.label_column] = labels[i]
+        for name, column in zip(layout.feature_columns, columns):
+            values[name] = _json_value(column[i].as_py())
+        return values
+
+    yield from _split_valid_rows(
+        path, rows, ids, features, null_mask, _label_codes(labels, n), raw_values
+    )
+
+
+def _parse_record(
+    layout: _CsvLayout, index: dict[str, int], record: list[str]
+) -> tuple[list[float] | None, str | None]:
+    """Return a record's feature values, or None and the reason it is rejected."""
+    width = len(layout.columns)
+    # A header with trailing empty names may come with data rows that lack the
+    # trailing separators; both forms are accepted.
+    named = width
+    while named > 0 and not layout.columns[named - 1].strip():
+        named -= 1
+    if not (named <= len(record) <= width):
+        return None, f"expected {width} fields, found {len(record)}"
+    values: list[float] = []
+    problems: list[str] = []
+    for feature, column in zip(_FEATURES, layout.feature_columns):
+        text = record[index[column]].strip()
+        if not text:
+            problems.append(f"missing value in {feature}")
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            problems.append(f"non-numeric value {text!r} in {feature}")
+            continue
+        problem = _value_problem(feature, value, False)
+        if problem:
+            problems.append(problem)
+        values.append(value)
+    if problems:
+        return None, "; ".join(problems)
+    return values, None
+
+
+def _read_csv_records(
+    path: str, layout: _CsvLayout, batch_rows: int, skip: int
+) -> Iterator[FeatureBatch | RejectedRow]:
+    """Check each record with Python's csv module, after skipping ``skip``."""
+    missing = layout.missing_features
+    index = {name: i for i, name in enumerate(layout.columns)}
+    pending_rows: list[int] = []
+    pending_ids: list[str] = []
+    pending_values: list[list[float]] = []
+    pending_labels: list[str | None] = []
+
+    def flush() -> FeatureBatch:
+        rows = np.array(pending_rows, dtype=np.int64)
+        batch = FeatureBatch(
+            source=path,
+            rows=rows,
+            ids=list(pending_ids),
+            features=np.array(pending_values, dtype=np.float64).reshape(
+                -1, len(_FEATURES)
+            ),
+            labels=_label_codes(pending_labels, len(pending_rows)),
+        )
+        pending_rows.clear()
+        pending_ids.clear()
+        pending_values.clear()
+        pending_labels.clear()
+        return batch
+
+    with _open_text(path) as text:
+        records = csv.reader(text)
+        row = 0
+        header_pending = layout.has_header
+        for record in records:
+            if not record:
+                continue
+            if header_pending:
+                header_pending = False
+                continue
+            row += 1
+            if row <= skip:
+                continue
+            raw = dict(zip(layout.columns, record))
+            if len(record) > len(layout.columns):
+                raw["extra_fields"] = record[len(layout.columns) :]
+            if missing:
+                reason = f"missing feature columns: {', '.join(missing)}"
+                yield RejectedRow(path, row, reason, raw)
+                continue
+            values, reason = _parse_record(layout, index, record)
+            if values is None:
+                yield RejectedRow(path, row, reason, raw)
+                continue
+            pending_rows.append(row)
+            if layout.id_column:
+                pending_ids.append(record[index[layout.id_column]])
+            else:
+                pending_ids.append(f"{path}:{row}")
+            label = None
+            if layout.label_column:
+                label = record[index[layout.label_column]]
+            pending_labels.append(label)
+            pending_values.append(values)
+            if len(pending_rows) >= batch_rows:
+                yield flush()
+    if pending_rows:
+        yield flush()
+
+
+def read_csv(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
+    """Yield the scored-to-be batches and rejected rows of one CSV file."""
+    first = _first_record(path)
+    if first is None:
+        return
+    layout = _csv_layout(path, first)
+    emitted = [0]
+    if not layout.missing_features:
+        try:
+            yield from _read_csv_fast(path, layout, batch_rows, emitted)
+            return
+        except _CsvFallback:
+            pass
+    yield from _read_csv_records(path, layout, batch_rows, skip=emitted[0])
+
+
+# --------------------------------------------------------------------------
+# Parquet
+
+
+def _to_float64(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Return the values as float64 and a mask of the values that are null.
+
+    A value that does not convert to a number (a string column, say) comes
+    back as NaN with its mask entry set, so its row is rejected.
+    """
+    null_mask = column.is_null().to_numpy(zero_copy_only=False)
+    try:
+        values = pc.cast(column, pa.float64(), safe=False)
+        return values.to_numpy(zero_copy_only=False), null_mask
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        import pandas as pd
+
+        numbers = pd.to_numeric(
+            pd.Series(column.to_pylist(), dtype=object), errors="coerce"
+        ).to_numpy(dtype=np.float64)
+        return numbers, null_mask | np.isnan(numbers)
+
+
+def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
+    """Yield the scored-to-be batches and rejected rows of one Parquet file."""
+    with FileSystems.open(path) as f:
+        parquet = pq.ParquetFile(f)
+        by_name: dict[str, str] = {}
+        for raw in parquet.schema_arrow.names:
+            by_name.setdefault(schema.normalize_column_name(raw), raw)
+        feature_columns = [by_name.get(name) for name in _FEATURES]
+        id_column = by_name.get(schema.ID_COLUMN)
+        label_column = by_name.get(schema.LABEL_COLUMN)
+        missing = [f for f, c in zip(_FEATURES, feature_columns) if c is None]
+        offset = 0
+        if missing:
+            reason = f"missing feature columns: {', '.join(missing)}"
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                for i, record in enumerate(batch.to_pylist()):
+                    values = {k: _json_value(v) for k, v in record.items()}
+                    yield RejectedRow(path, offset + i + 1, reason, values)
+                offset += batch.num_rows
+            return
+        wanted = list(feature_columns)
+        for extra in (id_column, label_column):
+            if extra:
+                wanted.append(extra)
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=wanted):
+            n = batch.num_rows
+            if n == 0:
+                continue
+            rows = np.arange(offset + 1, offset + n + 1, dtype=np.int64)
+            offset += n
+            converted = [_to_float64(batch.column(c)) for c in feature_columns]
+            features = np.column_stack([v for v, _ in converted])
+            null_mask = np.column_stack([m for _, m in converted])
+            if id_column:
+                ids = [
+                    None if v is None else str(v)
+                    for v in batch.column(id_column).to_pylist()
+                ]
+                if any(v is None for v in ids):
+                    ids = [
+                        f"{path}:{r}" if v is None else v
+                        for v, r in zip(ids, rows.tolist())
+                    ]
+            else:
+                ids = _row_keys(path, rows)
+            labels = None
+            if label_column:
+                labels = [
+                    None if v is None else str(v)
+                    for v in batch.column(label_column).to_pylist()
+                ]
+
+            def raw_values(i: int, batch=batch) -> dict:
+                return {
+                    name: _json_value(batch.column(name)[i].as_py())
+                    for name in batch.schema.names
+                }
+
+            yield from _split_valid_rows(
+                path,
+                rows,
+                ids,
+                features,
+                null_mask,
+                _label_codes(labels, n),
+                raw_values,
+            )
+
+
+def read_shard(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
+    """Yield the batches and rejected rows of a CSV or Parquet shard."""
+    if file_format(path) == "parquet":
+        return read_parquet(path, batch_rows)
+    return read_csv(path, batch_rows)
