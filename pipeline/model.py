@@ -19,8 +19,6 @@ from wdbc import schema
 
 _LOGGER = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "wdbc-logistic-regression"
-
 # Number of SavedModel loads in this process, by version folder. Tests read it
 # to check that a run loads the model once per worker process.
 LOAD_COUNTS: dict[str, int] = {}
@@ -39,6 +37,11 @@ def _read_metadata(version_dir: str) -> dict:
     path = _join(version_dir, schema.METADATA_RELPATH)
     with FileSystems.open(path) as f:
         metadata = json.loads(f.read().decode("utf-8"))
+    if metadata.get("format") != schema.EXPORT_FORMAT:
+        raise ModelError(
+            f"{path} has format {metadata.get('format')!r}, not "
+            f"{schema.EXPORT_FORMAT!r}; pass a model exported by wdbc-train."
+        )
     missing = [
         key
         for key in ("model_version", "feature_names", "threshold")
