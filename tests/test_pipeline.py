@@ -2,6 +2,7 @@
 
 import glob
 import json
+import os
 
 import apache_beam as beam
 import numpy as np
@@ -228,3 +229,53 @@ def test_export_metadata_is_plain_json(version_dir):
     assert metadata["feature_names"] == FEATURES
     assert metadata["model_version"] == version_dir.name
     assert 0.0 < metadata["threshold"] < 1.0
+
+
+@pytest.mark.parametrize("batch_size", [16, 4096])
+def test_model_loaded_once_per_worker_process(
+    tmp_path, wdbc_frame, model_dir, batch_size
+):
+    pattern = _write_shards(wdbc_frame, tmp_path / "shards", "parquet", num_shards=4)
+    pid_dir = tmp_path / "scoring-pids"
+    pid_dir.mkdir()
+    config, beam_args = parse_args(
+        [
+            "--input",
+            pattern,
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(tmp_path / "scored"),
+            "--batch_size",
+            str(batch_size),
+            "--direct_num_workers",
+            "2",
+            "--direct_running_mode",
+            "multi_processing",
+        ]
+    )
+    files = score.match_inputs(config.input)
+    version_dir, _ = model_lib.resolve_export(config.model_dir)
+
+    # Runs fused with ScoreBatches, so in the worker process that scored the
+    # table. A local function is pickled by value, so workers need not import
+    # this test module.
+    def record_pid(table):
+        (pid_dir / str(os.getpid())).touch()
+        return table.num_rows
+
+    pipeline = beam.Pipeline(options=score.pipeline_options(beam_args))
+    outputs = build_pipeline(pipeline, config, files, version_dir)
+    _ = outputs["scored_tables"] | "RecordPid" >> beam.Map(record_pid)
+    result = pipeline.run()
+    result.wait_until_finish()
+
+    counters = {
+        c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
+    }
+    scoring_pids = {int(p.name) for p in pid_dir.iterdir()}
+    assert os.getpid() not in scoring_pids
+    assert 1 <= len(scoring_pids) <= 2
+    assert counters["rows_scored"] == len(wdbc_frame)
+    assert counters["batches_scored"] >= len(wdbc_frame) // batch_size
+    assert counters["model_loads"] == len(scoring_pids)
