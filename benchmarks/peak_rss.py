@@ -12,6 +12,8 @@ Writes one JSON object to ``RESULT_JSON``:
 - ``peak_tree_rss_kib``: the largest sum of ``VmRSS`` over the command and
   all its descendants, sampled every ``SAMPLE_SECONDS``, so it counts the
   worker processes of a multi-process run together;
+- ``cpu_seconds``: user plus system CPU time of the command's tree, which
+  other load on a shared machine disturbs less than the wall time;
 - ``returncode``.
 
 ``RUSAGE_CHILDREN`` is a maximum over every child this process has waited
@@ -82,6 +84,7 @@ def main(argv: list[str]) -> int:
         "wall_seconds": wall,
         "max_rss_kib": usage.ru_maxrss,
         "peak_tree_rss_kib": peak_tree,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
         "returncode": process.returncode,
     }
     with open(result_path, "w", encoding="utf-8") as f:

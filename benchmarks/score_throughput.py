@@ -210,6 +210,7 @@ class Measurement:
     wall_seconds: float
     max_rss_kib: int
     peak_tree_rss_kib: int
+    cpu_seconds: float
     command: list[str]
 
 
@@ -238,7 +239,7 @@ def measure(case: str, rows: int, command: list[str], work_dir: pathlib.Path):
     if result["returncode"] != 0:
         raise RuntimeError(f"{case} on {rows} rows failed; see {log_path}")
     print(
-        f"{result['wall_seconds']:.1f} s, "
+        f"{result['wall_seconds']:.1f} s, CPU {result['cpu_seconds']:.1f} s, "
         f"peak RSS {result['max_rss_kib'] / 1024:.0f} MiB",
         flush=True,
     )
@@ -248,6 +249,7 @@ def measure(case: str, rows: int, command: list[str], work_dir: pathlib.Path):
         wall_seconds=result["wall_seconds"],
         max_rss_kib=result["max_rss_kib"],
         peak_tree_rss_kib=result["peak_tree_rss_kib"],
+        cpu_seconds=result["cpu_seconds"],
         command=command,
     )
 
@@ -262,21 +264,24 @@ def count_scored_rows(output_dir: pathlib.Path) -> int:
 class Runner:
     """Build each case's command, run it and check the scored row count."""
 
-    def __init__(self, work_dir: pathlib.Path, version_dir: str):
+    def __init__(self, work_dir: pathlib.Path, version_dir: str, repeats: int):
         self.work_dir = work_dir
         self.version_dir = version_dir
+        self.repeats = repeats
         self.measurements: list[Measurement] = []
 
     def _run(self, case: str, rows: int, command: list[str], output_dir):
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        measurement = measure(case, rows, command, self.work_dir)
-        scored = count_scored_rows(output_dir)
-        shutil.rmtree(output_dir, ignore_errors=True)
-        if scored != rows:
-            raise RuntimeError(f"{case} scored {scored} of {rows} rows")
-        self.measurements.append(measurement)
-        return measurement
+        for repeat in range(self.repeats):
+            if output_dir.exists():
+                shutil.rmtree(output_dir)
+            label = case if repeat == 0 else f"{case}-repeat{repeat}"
+            measurement = measure(label, rows, command, self.work_dir)
+            measurement.case = case
+            scored = count_scored_rows(output_dir)
+            shutil.rmtree(output_dir, ignore_errors=True)
+            if scored != rows:
+                raise RuntimeError(f"{case} scored {scored} of {rows} rows")
+            self.measurements.append(measurement)
 
     def plain(self, fmt: str, pattern: str, rows: int, batch_size: int):
         output_dir = self.work_dir / "out" / f"plain-{fmt}"
@@ -295,7 +300,7 @@ class Runner:
             "--batch_size",
             str(batch_size),
         ]
-        return self._run(f"plain-{fmt}", rows, command, output_dir)
+        self._run(f"plain-{fmt}", rows, command, output_dir)
 
     def beam(self, case: str, pattern: str, rows: int, batch_size: int, extra=()):
         output_dir = self.work_dir / "out" / case
@@ -313,7 +318,7 @@ class Runner:
             str(batch_size),
             *extra,
         ]
-        return self._run(case, rows, command, output_dir)
+        self._run(case, rows, command, output_dir)
 
     def runinference(self, pattern: str, rows: int):
         output_dir = self.work_dir / "out" / "runinference"
@@ -328,7 +333,7 @@ class Runner:
             "--output_dir",
             str(output_dir),
         ]
-        return self._run("runinference", rows, command, output_dir)
+        self._run("runinference", rows, command, output_dir)
 
 
 MULTI_PROCESS = (
@@ -339,9 +344,15 @@ MULTI_PROCESS = (
 )
 
 
-def marginal_rate(small: Measurement, large: Measurement) -> float:
-    """Rows per second between two runs of one case on different row counts."""
-    seconds = large.wall_seconds - small.wall_seconds
+def marginal_rate(small: Measurement, large: Measurement, cpu=False) -> float:
+    """Rows per second between two runs of one case on different row counts.
+
+    With ``cpu`` the seconds are CPU seconds of the process tree, not wall.
+    """
+    if cpu:
+        seconds = large.cpu_seconds - small.cpu_seconds
+    else:
+        seconds = large.wall_seconds - small.wall_seconds
     if seconds <= 0:
         return float("inf")
     return (large.rows - small.rows) / seconds
@@ -353,21 +364,27 @@ def summarize(measurements: list[Measurement]) -> dict:
     for m in measurements:
         by_case.setdefault(m.case, []).append(m)
     rates = {}
+    cpu_rates = {}
     for case, runs in by_case.items():
         sizes = sorted({m.rows for m in runs})
         if len(sizes) >= 2:
             small = min((m for m in runs if m.rows == sizes[0]), key=_wall)
             large = min((m for m in runs if m.rows == sizes[-1]), key=_wall)
             rates[case] = marginal_rate(small, large)
+            cpu_rates[case] = marginal_rate(small, large, cpu=True)
 
-    def ratio(a: str, b: str):
-        if a in rates and b in rates and rates[b] > 0:
-            return rates[a] / rates[b]
+    def ratio(a: str, b: str, table=rates):
+        if a in table and b in table and table[b] > 0:
+            return table[a] / table[b]
         return None
 
     def largest(case: str):
+        """Return the fastest run of ``case`` on its largest row count."""
         runs = by_case.get(case, [])
-        return max(runs, key=lambda m: m.rows) if runs else None
+        if not runs:
+            return None
+        most_rows = max(m.rows for m in runs)
+        return min((m for m in runs if m.rows == most_rows), key=_wall)
 
     def wall_ratio(a: str, b: str):
         ma, mb = largest(a), largest(b)
@@ -380,6 +397,9 @@ def summarize(measurements: list[Measurement]) -> dict:
         for beam_case in (f"beam-{fmt}", f"beam-{fmt}-mp2"):
             ratios[f"{beam_case}/plain-{fmt} marginal"] = ratio(
                 beam_case, f"plain-{fmt}"
+            )
+            ratios[f"{beam_case}/plain-{fmt} marginal CPU"] = ratio(
+                beam_case, f"plain-{fmt}", cpu_rates
             )
             ratios[f"{beam_case}/plain-{fmt} wall"] = wall_ratio(
                 beam_case, f"plain-{fmt}"
@@ -399,6 +419,7 @@ def summarize(measurements: list[Measurement]) -> dict:
         )
     return {
         "marginal_rows_per_second": rates,
+        "marginal_rows_per_cpu_second": cpu_rates,
         "ratios": {k: v for k, v in ratios.items() if v is not None},
         "memory": memory,
     }
@@ -411,18 +432,19 @@ def _wall(m: Measurement) -> float:
 def print_table(measurements: list[Measurement], summary: dict) -> None:
     print()
     header = f"{'case':<22}{'rows':>11}{'wall s':>9}{'rows/s':>11}"
-    header += f"{'max RSS MiB':>13}{'tree RSS MiB':>14}"
+    header += f"{'CPU s':>8}{'max RSS MiB':>13}{'tree RSS MiB':>14}"
     print(header)
     for m in measurements:
         print(
             f"{m.case:<22}{m.rows:>11,}{m.wall_seconds:>9.1f}"
-            f"{m.rows / m.wall_seconds:>11,.0f}"
+            f"{m.rows / m.wall_seconds:>11,.0f}{m.cpu_seconds:>8.1f}"
             f"{m.max_rss_kib / 1024:>13.0f}{m.peak_tree_rss_kib / 1024:>14.0f}"
         )
     print()
-    print("Marginal rows/s (slope between the small and the large run):")
+    print("Marginal rows per wall second and per CPU second:")
+    cpu_rates = summary["marginal_rows_per_cpu_second"]
     for case, rate in summary["marginal_rows_per_second"].items():
-        print(f"  {case:<22}{rate:>12,.0f}")
+        print(f"  {case:<22}{rate:>12,.0f}{cpu_rates[case]:>12,.0f}")
     print("Ratios:")
     for name, value in summary["ratios"].items():
         print(f"  {name:<44}{value:>8.3f}")
@@ -504,6 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Comma-separated subset of {','.join(ALL_CASES)} (default: all; "
         "big-csv also needs --big_csv_mb).",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="Runs of each case and row count; the fastest counts (default: 1).",
+    )
     parser.add_argument("--seed", type=int, default=7, help="Generator seed.")
     return parser
 
@@ -566,7 +594,7 @@ def main(argv=None) -> int:
         args.seed,
     )
     version_dir = prepare_model(work_dir, args.model_dir)
-    runner = Runner(work_dir, version_dir)
+    runner = Runner(work_dir, version_dir, args.repeats)
     sizes = ((small_rows, small), (args.rows, large))
     batch = args.batch_size
 
