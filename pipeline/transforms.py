@@ -85,7 +85,7 @@ class ScoreBatchesFn(beam.DoFn):
                 pa.array(batch.ids, type=pa.string()),
                 pa.array(probability.astype(np.float64)),
                 pa.array(predicted),
-                pa.array([self._model.model_version] * n, type=pa.string()),
+                pa.repeat(pa.scalar(self._model.model_version, pa.string()), n),
             ],
             schema=SCORED_SCHEMA,
         )
