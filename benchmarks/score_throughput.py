@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import glob
 import json
+import math
 import os
 import pathlib
 import platform
@@ -354,6 +355,7 @@ def marginal_rate(small: Measurement, large: Measurement, cpu=False) -> float:
     else:
         seconds = large.wall_seconds - small.wall_seconds
     if seconds <= 0:
+        # Start-up noise outweighed the extra rows, so there is no rate.
         return float("inf")
     return (large.rows - small.rows) / seconds
 
@@ -374,9 +376,12 @@ def summarize(measurements: list[Measurement]) -> dict:
             cpu_rates[case] = marginal_rate(small, large, cpu=True)
 
     def ratio(a: str, b: str, table=rates):
-        if a in table and b in table and table[b] > 0:
-            return table[a] / table[b]
-        return None
+        """Return ``table[a] / table[b]``, or None unless both are finite."""
+        if a not in table or b not in table:
+            return None
+        if not (math.isfinite(table[a]) and math.isfinite(table[b])):
+            return None
+        return table[a] / table[b] if table[b] > 0 else None
 
     def largest(case: str):
         """Return the fastest run of ``case`` on its largest row count."""
@@ -510,8 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--runinference_rows",
         type=_positive_ints,
-        default=[20_000, 80_000],
-        help="Row counts of the RunInference runs (default: 20000,80000).",
+        default=[100_000, 400_000],
+        help="Row counts of the RunInference runs (default: 100000,400000).",
     )
     parser.add_argument(
         "--big_csv_mb",

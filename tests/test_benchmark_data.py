@@ -1,0 +1,72 @@
+"""The throughput benchmark's data generator, on a few thousand rows."""
+
+import glob
+
+import numpy as np
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from benchmarks import score_throughput
+from pipeline import readers
+from wdbc import schema
+
+
+def test_generated_shards_match_in_both_formats(tmp_path):
+    globs = score_throughput.generate_shards(tmp_path / "data", 2000, 3, seed=1)
+
+    parquet_paths = sorted(glob.glob(globs["parquet"]))
+    csv_paths = sorted(glob.glob(globs["csv"]))
+    assert len(parquet_paths) == 3
+    assert len(csv_paths) == 3
+    from_parquet = [pq.read_table(p) for p in parquet_paths]
+    from_csv = [
+        pa_csv.read_csv(
+            p, convert_options=pa_csv.ConvertOptions(column_types={"id": "string"})
+        )
+        for p in csv_paths
+    ]
+    assert [t.num_rows for t in from_parquet] == [667, 667, 666]
+    assert [t.num_rows for t in from_csv] == [667, 667, 666]
+    assert from_parquet[0].column_names == list(schema.UCI_COLUMNS)
+    assert from_csv[0].column_names == list(schema.UCI_COLUMNS)
+    ids = [i for t in from_parquet for i in t.column("id").to_pylist()]
+    assert len(set(ids)) == 2000
+    assert ids == [i for t in from_csv for i in t.column("id").to_pylist()]
+    for name in schema.FEATURE_NAMES:
+        np.testing.assert_allclose(
+            from_csv[1].column(name).to_numpy(),
+            from_parquet[1].column(name).to_numpy(),
+        )
+
+
+def test_generated_rows_resemble_uci_rows(tmp_path):
+    globs = score_throughput.generate_shards(tmp_path / "data", 2000, 1, seed=1)
+    base_features, _ = score_throughput.load_uci()
+
+    batches = list(readers.read_shard(glob.glob(globs["parquet"])[0], 4096))
+
+    assert len(batches) == 1
+    assert isinstance(batches[0], readers.FeatureBatch)
+    features = batches[0].features
+    assert features.shape == (2000, schema.NUM_FEATURES)
+    # Every generated value lies within 15 % (more than 7 sigma of the
+    # noise) of a value the UCI file has for that column.
+    low = base_features.min(axis=0) * 0.85
+    high = base_features.max(axis=0) * 1.15
+    assert (features >= low).all()
+    assert (features <= high).all()
+    assert set(np.unique(batches[0].labels)) == {0, 1}
+
+
+def test_generated_shards_are_reused(tmp_path):
+    folder = tmp_path / "data"
+    globs = score_throughput.generate_shards(folder, 200, 2, seed=1)
+    first = {p: (folder / p).stat().st_mtime_ns for p in glob.glob(globs["csv"])}
+
+    score_throughput.generate_shards(folder, 200, 2, seed=1)
+    again = {p: (folder / p).stat().st_mtime_ns for p in glob.glob(globs["csv"])}
+    score_throughput.generate_shards(folder, 300, 2, seed=1)
+    resized = sorted(glob.glob(globs["parquet"]))
+
+    assert again == first
+    assert sum(pq.ParquetFile(p).metadata.num_rows for p in resized) == 300
