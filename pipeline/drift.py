@@ -10,11 +10,13 @@ merged histograms into the ``drift`` record of ``summary.json``.
 """
 
 import dataclasses
+import json
 import logging
 
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+from apache_beam.io.filesystems import FileSystems
 
 from pipeline import readers, transforms
 from wdbc import schema, statistics
@@ -22,7 +24,7 @@ from wdbc import schema, statistics
 _LOGGER = logging.getLogger(__name__)
 
 PROFILE_TAG = "profile"
-STATISTICS_KEY = "training_statistics"
+SUMMARY_NAME = "summary.json"
 
 
 class DriftGateError(RuntimeError):
@@ -219,13 +221,16 @@ def log_drift(drift: dict) -> None:
     """Log one warning per feature with major drift, and the gate's failure."""
     for name in drift["major_features"]:
         record = drift["features"][name]
+        shift = record["mean_shift_std"]
+        # The shift is undefined when the feature was constant in training.
+        shift_text = "undefined" if shift is None else f"{shift:.2f}"
         _LOGGER.warning(
             "Major drift in %s: PSI %.4f (above %.2f), mean shift %s training "
             "std, %d of %d rows outside the training range",
             name,
             record["psi"],
             statistics.MODERATE_UP_TO,
-            record["mean_shift_std"],
+            shift_text,
             record["out_of_range"],
             drift["rows"],
         )
@@ -278,3 +283,19 @@ class SummarizeDrift(beam.PTransform):
             | "CombineProfiles" >> beam.CombineGlobally(ProfileScoresFn(training))
             | "BuildDrift" >> beam.Map(summarize)
         )
+
+
+def check_gate(output_dir: str, max_psi: float | None) -> None:
+    """Raise ``DriftGateError`` when the run's summary records a failed gate.
+
+    Reads ``summary.json`` from ``output_dir``, so call it only after the
+    pipeline has finished. Without ``max_psi`` there is no gate to check.
+    """
+    if max_psi is None:
+        return
+    path = FileSystems.join(output_dir, SUMMARY_NAME)
+    with FileSystems.open(path) as f:
+        summary = json.loads(f.read().decode("utf-8"))
+    gate = summary["drift"]["gate"]
+    if not gate["passed"]:
+        raise DriftGateError(gate["failed_features"], max_psi)

@@ -17,10 +17,11 @@ from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import readers
+from pipeline import drift, readers
 from pipeline.graph import build_pipeline
 from pipeline.model import ModelError, resolve_export
 from pipeline.options import parse_args
+from wdbc import statistics
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,7 +33,14 @@ _LOCAL_RUNNER = "FnApiRunner"
 _DIRECT_RUNNER_NAMES = (None, "DirectRunner", "SwitchingDirectRunner")
 
 # Files of an earlier run that a new run into the same folder replaces.
-OUTPUT_PATTERNS = ("scored-*", "rejected-*", "summary.json", "_SUCCESS")
+OUTPUT_PATTERNS = (
+    "scored-*",
+    "rejected-*",
+    "summary.json",
+    "_SUCCESS",
+    "report.html",
+    "report/*.png",
+)
 
 
 class JobError(ValueError):
@@ -101,13 +109,24 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
 
 
 def run(argv=None, test_pipeline=None):
-    """Validate the job, run the pipeline and return its result."""
+    """Validate the job, run the pipeline and return its result.
+
+    Raises:
+      JobError: the job cannot run; nothing has been written.
+      drift.DriftGateError: ``--max_psi`` is set and a feature's PSI is above
+        it; every output but ``_SUCCESS`` has been written.
+    """
     config, beam_args = parse_args(argv)
     files = match_inputs(config.input)
     try:
         version_dir, metadata = resolve_export(config.model_dir)
     except ModelError as e:
         raise JobError(str(e)) from e
+    if statistics.METADATA_KEY not in metadata:
+        raise JobError(
+            f"The export in {version_dir} has no {statistics.METADATA_KEY}, which "
+            "drift checks need; re-export the model with this version of wdbc-train."
+        )
     check_output_dir(config.output_dir)
     clear_outputs(config.output_dir)
     _LOGGER.info(
@@ -120,6 +139,7 @@ def run(argv=None, test_pipeline=None):
     build_pipeline(pipeline, config, files, version_dir)
     result = pipeline.run()
     result.wait_until_finish()
+    drift.check_gate(config.output_dir, config.max_psi)
     return result
 
 
@@ -133,6 +153,9 @@ def main(argv=None) -> int:
     except JobError as e:
         print(f"wdbc-score: error: {e}", file=sys.stderr)
         return 2
+    except drift.DriftGateError as e:
+        print(f"wdbc-score: error: {e}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from train import data, distributed, export, metrics, trainer
-from wdbc import dataset
+from wdbc import dataset, schema, statistics
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -84,7 +84,12 @@ def run_training(config: RunConfig) -> RunOutcome:
     train_report = _report(serving, raw_train, y_train, config.threshold)
     test_report = _report(serving, raw_test, y_test, config.threshold)
 
-    model_dir = export.export_model(serving, model_root)
+    train_probabilities = serving.serve(raw_train)[schema.PROBABILITY_KEY].numpy()
+    raw_train_float64 = train_rows.loc[:, list(schema.FEATURE_NAMES)].to_numpy(float)
+    training = statistics.training_statistics(raw_train_float64, train_probabilities)
+    model_dir = export.export_model(
+        serving, model_root, {statistics.METADATA_KEY: training}
+    )
     summary = {
         "train_accuracy": train_report["accuracy"],
         "train_log_loss": train_report["log_loss"],

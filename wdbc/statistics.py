@@ -18,6 +18,9 @@ import numpy as np
 
 from wdbc import schema
 
+# Key of the training statistics in the export's metadata JSON.
+METADATA_KEY = "training_statistics"
+
 # Quantile levels of the nine inner decile edges.
 DECILE_LEVELS = tuple(round(0.1 * k, 1) for k in range(1, 10))
 NUM_BINS = len(DECILE_LEVELS) + 1
@@ -65,7 +68,8 @@ def bin_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def probability_histogram_edges() -> np.ndarray:
     """Return the 21 edges of the equal-width probability histogram on [0, 1]."""
-    return np.linspace(0.0, 1.0, PROBABILITY_HISTOGRAM_BINS + 1)
+    edges = np.linspace(0.0, 1.0, PROBABILITY_HISTOGRAM_BINS + 1)
+    return np.round(edges, 12)
 
 
 def probability_histogram(probabilities: np.ndarray) -> np.ndarray:
