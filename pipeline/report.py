@@ -102,7 +102,6 @@ def psi_figure(drift: dict) -> bytes:
     axes.barh(positions, values, color=colors)
     axes.set_yticks(positions, names, fontsize=8)
     axes.invert_yaxis()
-    axes.set_xlim(0, limit * 1.18)
     for position, value in zip(positions, values):
         axes.annotate(
             f"{value:.3f}",
@@ -112,15 +111,31 @@ def psi_figure(drift: dict) -> bytes:
             va="center",
             fontsize=7,
         )
-    lines = [
-        (statistics.STABLE_BELOW, "moderate from 0.1", ":"),
-        (statistics.MODERATE_UP_TO, "major above 0.25", "--"),
-    ]
+    right = limit * 1.18
+    axes.axvspan(
+        statistics.STABLE_BELOW,
+        statistics.MODERATE_UP_TO,
+        color=_LEVEL_COLORS["moderate"],
+        alpha=0.15,
+        label="moderate: 0.1 to 0.25",
+    )
+    axes.axvspan(
+        statistics.MODERATE_UP_TO,
+        right,
+        color=_LEVEL_COLORS["major"],
+        alpha=0.1,
+        label="major: above 0.25",
+    )
     if max_psi is not None:
-        lines.append((max_psi, f"--max_psi {max_psi:g}", "-"))
-    for value, label, style in lines:
-        axes.axvline(value, color="black", linestyle=style, linewidth=1, label=label)
+        axes.axvline(
+            max_psi,
+            color="black",
+            linestyle="--",
+            linewidth=1.2,
+            label=f"--max_psi {max_psi:g}",
+        )
     axes.set_xlabel("population stability index against the training data")
+    axes.set_xlim(0, right)
     axes.legend(loc="lower right", fontsize=8)
     axes.grid(axis="x", alpha=0.3)
     return _png(figure)
