@@ -28,7 +28,7 @@ SUMMARY_NAME = "summary.json"
 
 
 class DriftGateError(RuntimeError):
-    """Features drifted past ``--max_psi``; the outputs are written, no _SUCCESS."""
+    """A feature PSI above ``--max_psi`` in a run whose outputs are written."""
 
     def __init__(self, failed_features: list[str], max_psi: float):
         self.failed_features = list(failed_features)

@@ -1,7 +1,7 @@
 """Render ``report.html``: one self-contained page about a scoring run.
 
 The page embeds its figures as base64 PNG, so it can be mailed or opened from
-a bucket without its folder; the same PNGs are written to ``report/`` next to
+a bucket without its folder. The same PNGs are written to ``report/`` next to
 it. Figures are drawn with Matplotlib's Agg canvas on ``Figure`` objects, not
 through ``pyplot``, so no global state is shared between threads of a worker.
 """
@@ -382,8 +382,8 @@ class WriteRunSummaryFn(beam.DoFn):
 
     The finalized file names of the scored and rejected writes arrive as side
     inputs, so this step runs after both writes have put their shards in
-    place, and inside the pipeline, so it runs on runners whose launcher does
-    not wait.
+    place. It runs inside the pipeline, so the report is also written on
+    runners whose launcher does not wait for the job.
     """
 
     def __init__(self, output_dir: str, metadata: dict):

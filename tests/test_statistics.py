@@ -37,7 +37,7 @@ def test_training_statistics_layout():
 
 def test_training_statistics_counts_ties():
     # Half the rows are 0, so the first five decile edges are all 0 and the
-    # bins between them are empty; the stored shares must say so.
+    # bins between them are empty. The stored shares must record that.
     column = np.concatenate([np.zeros(50), np.arange(1.0, 51.0)])
     features = np.tile(column[:, None], (1, schema.NUM_FEATURES))
 

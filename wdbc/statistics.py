@@ -8,8 +8,8 @@ a value on a decile edge into the same bin.
 Bins: the nine inner decile edges e1 <= ... <= e9 of a training column cut
 the line into ten bins, (-inf, e1), [e1, e2), ..., [e9, +inf). The outer bins
 are open, so every finite value falls into one. When a column has ties, edges
-can coincide and the bin between them is empty; the stored training shares
-are counted, not assumed to be 0.1, so such bins compare correctly.
+can coincide and the bin between them is empty. The stored training shares
+are therefore counted, not assumed to be 0.1.
 """
 
 import math
@@ -73,7 +73,7 @@ def probability_histogram_edges() -> np.ndarray:
 
 
 def probability_histogram(probabilities: np.ndarray) -> np.ndarray:
-    """Count probabilities per equal-width bin; 1.0 falls into the last bin."""
+    """Count probabilities per equal-width bin, with 1.0 in the last bin."""
     values = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
     bins = np.minimum(
         (values * PROBABILITY_HISTOGRAM_BINS).astype(np.int64),
@@ -103,7 +103,7 @@ def training_statistics(features: np.ndarray, probabilities: np.ndarray) -> dict
     """Describe the training rows for drift checks at scoring time.
 
     ``features`` is [rows, 30] in ``schema.FEATURE_NAMES`` order and
-    ``probabilities`` holds the export's P(malignant) for the same rows. Pass
+    ``probabilities`` contains the export's P(malignant) for the same rows. Pass
     the features as parsed from the file (float64), not the float32 copy fed
     to the model, so the stored minimum and maximum equal the file's values.
     The standard deviation is the population one (ddof=0).
@@ -174,7 +174,7 @@ def population_stability_index(
 
 
 def drift_level(psi: float | None) -> str | None:
-    """Map a PSI to "stable", "moderate" or "major"; None stays None."""
+    """Map a PSI to "stable", "moderate" or "major", and None to None."""
     if psi is None or math.isnan(psi):
         return None
     if psi < STABLE_BELOW:
