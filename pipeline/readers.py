@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from wdbc import schema
@@ -182,6 +183,19 @@ class _CsvLayout:
         return [f for f, c in zip(_FEATURES, self.feature_columns) if c is None]
 
 
+def _open_arrow_stream(path: str) -> pa.NativeFile:
+    """Open ``path`` as a pyarrow stream, decompressing ``.gz`` files.
+
+    Beam's ``CompressedFile`` (2.77) defines ``closed`` as a method, which
+    pyarrow reads as a closed file, so gzip is decoded by pyarrow instead.
+    """
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    stream = pa.PythonFile(raw, mode="r")
+    if path.lower().endswith(".gz"):
+        return pa.CompressedInputStream(stream, "gzip")
+    return stream
+
+
 def _open_text(path: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(
         FileSystems.open(path), encoding="utf-8-sig", newline="", errors="replace"
@@ -255,7 +269,7 @@ def _read_csv_fast(
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    with FileSystems.open(path) as f:
+    with _open_arrow_stream(path) as f:
         try:
             reader = pa_csv.open_csv(
                 f,
