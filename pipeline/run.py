@@ -114,12 +114,15 @@ def _stale_outputs(output_dir: str) -> list[str]:
     return sorted(paths)
 
 
-def clear_outputs(output_dir: str) -> None:
-    """Delete the outputs and Beam temporary folders of an earlier run."""
+def clear_outputs(output_dir: str, origin: str = "an earlier run") -> None:
+    """Delete the scored, rejected and summary files and Beam temporary folders.
+
+    ``origin`` names the run the files come from, for the log line.
+    """
     stale = _stale_outputs(output_dir)
     if stale:
         _LOGGER.warning(
-            "Deleting %d outputs of an earlier run in %s", len(stale), output_dir
+            "Deleting %d outputs of %s in %s", len(stale), origin, output_dir
         )
         FileSystems.delete(stale)
 
@@ -199,10 +202,8 @@ def run(argv=None, test_pipeline=None):
         result = pipeline.run()
         result.wait_until_finish()
     except Exception:
-        _LOGGER.error(
-            "Scoring failed; deleting partial outputs in %s", config.output_dir
-        )
-        clear_outputs(config.output_dir)
+        _LOGGER.error("Scoring failed; deleting its outputs in %s", config.output_dir)
+        clear_outputs(config.output_dir, origin="the failed run")
         raise
     return result
 
