@@ -19,7 +19,6 @@ from wdbc import schema
 
 _LOGGER = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "wdbc-logistic-regression"
 _SAVED_MODEL_FILE = "saved_model.pb"
 
 # Number of SavedModel loads in this process, by version folder. Tests read it
@@ -48,6 +47,11 @@ def _read_metadata(version_dir: str) -> dict:
     if not isinstance(metadata, dict):
         raise ModelError(
             f"{path} is not a JSON object; re-export the model with wdbc-train."
+        )
+    if metadata.get("format") != schema.EXPORT_FORMAT:
+        raise ModelError(
+            f"{path} has format {metadata.get('format')!r}, not "
+            f"{schema.EXPORT_FORMAT!r}; pass a model exported by wdbc-train."
         )
     missing = [
         key

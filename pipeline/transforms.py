@@ -92,13 +92,20 @@ class ScoreBatchesFn(beam.DoFn):
         self._loads = Metrics.counter(_NAMESPACE, "model_loads")
 
     def setup(self):
+        self._loaded_here = False
+
         def load():
-            self._loads.inc()
+            self._loaded_here = True
             return load_model(self._version_dir)
 
         self._model = self._shared.acquire(load, tag=self._version_dir)
 
     def process(self, batch: readers.FeatureBatch):
+        # Counters only reach a step's metrics from inside a bundle, so the
+        # load made in setup() is counted on the first element.
+        if self._loaded_here:
+            self._loaded_here = False
+            self._loads.inc()
         probability, predicted = self._model.predict(batch.features)
         self._rows_scored.inc(len(batch))
         self._batches.inc()

@@ -40,6 +40,8 @@ CLASS_KEY = "predicted_class"
 # Export metadata, readable without loading TensorFlow. The path is relative
 # to a version folder; TensorFlow Serving ignores assets.extra.
 METADATA_RELPATH = "assets.extra/wdbc_model.json"
+# Value of the metadata's "format" key that marks an export of this project.
+EXPORT_FORMAT = "wdbc-logistic-regression"
 
 # Columns of each scored row.
 MODEL_VERSION_COLUMN = "model_version"

@@ -1,0 +1,181 @@
+"""Tests for wdbc.dataset: both file layouts and every DataError case."""
+
+import csv
+import hashlib
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wdbc import dataset, schema
+
+UCI_PATH = dataset.DEFAULT_DATA_PATH
+
+
+def _uci_rows() -> list[list[str]]:
+    with open(UCI_PATH, newline="") as handle:
+        return [row for row in csv.reader(handle) if row]
+
+
+def _write_rows(path: Path, rows: list[list[str]]) -> str:
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def uci_frame() -> pd.DataFrame:
+    return dataset.load_labeled(UCI_PATH)
+
+
+def test_default_path_is_bundled_file():
+    assert Path(UCI_PATH).is_file()
+    assert Path(UCI_PATH).name == "wdbc.data"
+
+
+def test_uci_layout_shape_and_columns(uci_frame):
+    assert uci_frame.shape == (569, 32)
+    assert list(uci_frame.columns) == list(schema.UCI_COLUMNS)
+
+
+def test_uci_layout_dtypes(uci_frame):
+    for name in schema.FEATURE_NAMES:
+        assert uci_frame[name].dtype == np.float64, name
+    assert set(uci_frame[schema.LABEL_COLUMN]) == {"M", "B"}
+
+
+def test_uci_layout_class_counts(uci_frame):
+    counts = uci_frame[schema.LABEL_COLUMN].value_counts()
+    assert counts["B"] == 357
+    assert counts["M"] == 212
+
+
+def test_uci_layout_first_row_values(uci_frame):
+    first = uci_frame.iloc[0]
+    assert first[schema.ID_COLUMN] == "842302"
+    assert first[schema.LABEL_COLUMN] == "M"
+    assert first["radius_mean"] == 17.99
+    assert first["fractal_dimension_worst"] == 0.1189
+
+
+def test_header_layout_any_order_and_spelling(tmp_path, uci_frame):
+    # Spaced, capitalized names as in other copies of the data set, columns
+    # shuffled, and an extra column that must be ignored.
+    display = {
+        name: name.replace("_", " ", 1).title().replace(" ", "_")
+        for name in schema.UCI_COLUMNS
+    }
+    display["concave_points_mean"] = "concave points_mean"
+    order = list(schema.UCI_COLUMNS) + ["notes"]
+    random.Random(3).shuffle(order)
+    rows = [[display.get(name, name) for name in order]]
+    for uci_row in _uci_rows():
+        values = dict(zip(schema.UCI_COLUMNS, uci_row, strict=True))
+        values["notes"] = "ignored"
+        rows.append([values[name] for name in order])
+    path = _write_rows(tmp_path / "header.csv", rows)
+
+    loaded = dataset.load_labeled(path)
+
+    pd.testing.assert_frame_equal(loaded, uci_frame)
+
+
+def test_header_layout_trailing_empty_column(tmp_path, uci_frame):
+    rows = [list(schema.UCI_COLUMNS) + [""]]
+    rows += [row + [""] for row in _uci_rows()]
+    path = _write_rows(tmp_path / "trailing.csv", rows)
+
+    loaded = dataset.load_labeled(path)
+
+    pd.testing.assert_frame_equal(loaded, uci_frame)
+
+
+def test_sha256_matches_hashlib():
+    expected = hashlib.sha256(Path(UCI_PATH).read_bytes()).hexdigest()
+    assert dataset.file_sha256(UCI_PATH) == expected
+
+
+def test_sha256_missing_file_raises(tmp_path):
+    missing = str(tmp_path / "absent.csv")
+    with pytest.raises(dataset.DataError, match="absent.csv"):
+        dataset.file_sha256(missing)
+
+
+def test_missing_file_raises(tmp_path):
+    missing = str(tmp_path / "absent.csv")
+    with pytest.raises(dataset.DataError) as caught:
+        dataset.load_labeled(missing)
+    message = str(caught.value)
+    assert missing in message
+    assert "--data" in message
+
+
+def _corrupt(tmp_path, row_index: int, column: int | None, value) -> str:
+    """Write the UCI rows with one cell (or a whole row) replaced."""
+    rows = _uci_rows()
+    if column is None:
+        rows[row_index] = value
+    else:
+        rows[row_index][column] = value
+    return _write_rows(tmp_path / "bad.data", rows)
+
+
+@pytest.mark.parametrize(
+    ("row_index", "column", "value", "problem"),
+    [
+        (4, None, ["1", "M", "2.0"], "expected 32 columns, found 3"),
+        (9, 1, "X", "invalid diagnosis 'X'"),
+        (9, 1, "m", "invalid diagnosis 'm'"),
+        (19, 5, "abc", "non-numeric value 'abc' for area_mean"),
+        (29, 2, "", "missing value for radius_mean"),
+        (39, 31, "nan", "non-finite value 'nan' for fractal_dimension_worst"),
+    ],
+)
+def test_invalid_cell_names_file_row_problem(
+    tmp_path, row_index, column, value, problem
+):
+    path = _corrupt(tmp_path, row_index, column, value)
+    with pytest.raises(dataset.DataError) as caught:
+        dataset.load_labeled(path)
+    message = str(caught.value)
+    assert path in message
+    assert f"row {row_index + 1} " in message
+    assert problem in message
+
+
+def test_header_row_numbers_exclude_header(tmp_path):
+    rows = [list(schema.UCI_COLUMNS)] + _uci_rows()
+    rows[3][1] = "?"
+    path = _write_rows(tmp_path / "header.csv", rows)
+    with pytest.raises(dataset.DataError, match=r"row 3 \(line 4\)"):
+        dataset.load_labeled(path)
+
+
+def test_header_missing_feature_raises(tmp_path):
+    columns = [name for name in schema.UCI_COLUMNS if name != "texture_se"]
+    path = _write_rows(tmp_path / "short.csv", [columns, ["1", "M"] + ["1"] * 29])
+    with pytest.raises(dataset.DataError, match="missing columns texture_se"):
+        dataset.load_labeled(path)
+
+
+def test_fewer_rows_than_needed_raises(tmp_path):
+    path = _write_rows(tmp_path / "few.data", _uci_rows()[:5])
+    with pytest.raises(dataset.DataError) as caught:
+        dataset.load_labeled(path, min_rows=16)
+    message = str(caught.value)
+    assert path in message
+    assert "found 5 data rows" in message
+    assert "at least 16" in message
+
+
+def test_empty_file_raises(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("\n\n")
+    with pytest.raises(dataset.DataError, match="no rows"):
+        dataset.load_labeled(str(path))
+
+
+def test_data_error_is_value_error():
+    assert issubclass(dataset.DataError, ValueError)

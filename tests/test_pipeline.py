@@ -1,0 +1,230 @@
+"""End-to-end tests of the scoring pipeline on real shards and a real export."""
+
+import glob
+import json
+
+import apache_beam as beam
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipeline import model as model_lib
+from pipeline import run as score
+from pipeline.graph import build_pipeline
+from pipeline.options import parse_args
+from wdbc import schema
+
+FEATURES = list(schema.FEATURE_NAMES)
+
+
+def _write_shards(frame: pd.DataFrame, folder, fmt: str, num_shards: int = 3):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, rows in enumerate(np.array_split(np.arange(len(frame)), num_shards)):
+        part = frame.iloc[rows]
+        path = folder / f"part-{i}.{fmt}"
+        if fmt == "csv":
+            part.to_csv(path, index=False)
+        else:
+            pq.write_table(pa.Table.from_pandas(part, preserve_index=False), path)
+    return str(folder / f"*.{fmt}")
+
+
+def _read_scored(output_dir, fmt: str) -> pd.DataFrame:
+    paths = sorted(glob.glob(str(output_dir / f"scored-*-of-*.{fmt}")))
+    assert paths, f"no scored shards in {output_dir}"
+    if fmt == "parquet":
+        frames = [pq.read_table(p).to_pandas() for p in paths]
+    elif fmt == "csv":
+        frames = [pd.read_csv(p, dtype={schema.ID_COLUMN: str}) for p in paths]
+    else:
+        frames = [
+            pd.read_json(p, lines=True, dtype={schema.ID_COLUMN: str}) for p in paths
+        ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _signature_probabilities(version_dir, frame: pd.DataFrame) -> np.ndarray:
+    serve = tf.saved_model.load(str(version_dir)).signatures[schema.SIGNATURE_KEY]
+    x = tf.constant(frame[FEATURES].to_numpy(dtype=np.float32))
+    return serve(**{schema.INPUT_KEY: x})[schema.PROBABILITY_KEY].numpy()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_scored_rows_match_signature(tmp_path, wdbc_frame, model_dir, version_dir, fmt):
+    pattern = _write_shards(wdbc_frame, tmp_path / "shards", fmt)
+    output_dir = tmp_path / "scored"
+
+    score.run(
+        [
+            "--input",
+            pattern,
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(output_dir),
+        ]
+    )
+
+    scored = _read_scored(output_dir, "parquet")
+    assert len(scored) == len(wdbc_frame)
+    assert sorted(scored[schema.ID_COLUMN]) == sorted(wdbc_frame[schema.ID_COLUMN])
+    expected = pd.Series(
+        _signature_probabilities(version_dir, wdbc_frame),
+        index=wdbc_frame[schema.ID_COLUMN],
+    )
+    actual = scored.set_index(schema.ID_COLUMN)[schema.PROBABILITY_KEY]
+    np.testing.assert_allclose(
+        actual.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=0, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("output_format", ["csv", "jsonl"])
+def test_text_output_formats(
+    tmp_path, wdbc_frame, model_dir, export_metadata, output_format
+):
+    pattern = _write_shards(wdbc_frame, tmp_path / "shards", "parquet", num_shards=2)
+    output_dir = tmp_path / "scored"
+
+    score.run(
+        [
+            "--input",
+            pattern,
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(output_dir),
+            "--output_format",
+            output_format,
+        ]
+    )
+
+    scored = _read_scored(output_dir, output_format)
+    assert list(scored.columns) == list(schema.OUTPUT_COLUMNS)
+    assert len(scored) == len(wdbc_frame)
+    assert set(scored[schema.MODEL_VERSION_COLUMN].astype(str)) == {
+        export_metadata["model_version"]
+    }
+    threshold = export_metadata["threshold"]
+    expected_class = (scored[schema.PROBABILITY_KEY] >= threshold).astype(int)
+    assert (scored[schema.CLASS_KEY] == expected_class).all()
+
+
+def test_headerless_uci_csv_is_scored(tmp_path, wdbc_frame, model_dir, version_dir):
+    shard = tmp_path / "shards" / "wdbc.data"
+    shard.parent.mkdir()
+    wdbc_frame.to_csv(shard, header=False, index=False)
+    output_dir = tmp_path / "scored"
+
+    score.run(
+        [
+            "--input",
+            str(shard),
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(output_dir),
+        ]
+    )
+
+    scored = _read_scored(output_dir, "parquet").set_index(schema.ID_COLUMN)
+    expected = _signature_probabilities(version_dir, wdbc_frame)
+    actual = scored.loc[wdbc_frame[schema.ID_COLUMN], schema.PROBABILITY_KEY]
+    np.testing.assert_allclose(actual.to_numpy(), expected, rtol=0, atol=1e-6)
+
+
+def test_file_without_ids_gets_row_keys(tmp_path, wdbc_frame, model_dir):
+    shard = tmp_path / "shards" / "no-ids.csv"
+    shard.parent.mkdir()
+    wdbc_frame[FEATURES].head(5).to_csv(shard, index=False)
+    output_dir = tmp_path / "scored"
+
+    score.run(
+        [
+            "--input",
+            str(shard),
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(output_dir),
+        ]
+    )
+
+    scored = _read_scored(output_dir, "parquet")
+    assert sorted(scored[schema.ID_COLUMN]) == [f"{shard}:{row}" for row in range(1, 6)]
+
+
+def _row_count(table: pa.Table) -> int:
+    return table.num_rows
+
+
+def _ids(table: pa.Table) -> list:
+    return table.column(schema.ID_COLUMN).to_pylist()
+
+
+def test_graph_with_test_pipeline(tmp_path, wdbc_frame, model_dir):
+    pattern = _write_shards(wdbc_frame, tmp_path / "shards", "csv", num_shards=4)
+    config, _ = parse_args(
+        [
+            "--input",
+            pattern,
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(tmp_path / "scored"),
+            "--batch_size",
+            "50",
+        ]
+    )
+    files = score.match_inputs(config.input)
+    version_dir, _ = model_lib.resolve_export(config.model_dir)
+
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        outputs = build_pipeline(p, config, files, version_dir)
+        ids = outputs["scored_tables"] | "Ids" >> beam.FlatMap(_ids)
+        assert_that(ids, equal_to(list(wdbc_frame[schema.ID_COLUMN])))
+        batch_sizes = outputs["scored_tables"] | "Sizes" >> beam.Map(_row_count)
+        assert_that(
+            batch_sizes
+            | "Largest" >> beam.combiners.Top.Of(1)
+            | "Unwrap" >> beam.FlatMap(lambda top: top),
+            equal_to([50]),
+            label="BatchSizeCapped",
+        )
+
+
+def test_model_loaded_once_per_process(tmp_path, wdbc_frame, model_dir, version_dir):
+    pattern = _write_shards(wdbc_frame, tmp_path / "shards", "parquet", num_shards=3)
+    model_lib.LOAD_COUNTS.clear()
+
+    result = score.run(
+        [
+            "--input",
+            pattern,
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(tmp_path / "scored"),
+            "--batch_size",
+            "16",
+        ]
+    )
+
+    counters = {
+        c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
+    }
+    assert counters["batches_scored"] >= len(wdbc_frame) // 16
+    assert counters["model_loads"] == 1
+    assert model_lib.LOAD_COUNTS == {str(version_dir): 1}
+
+
+def test_export_metadata_is_plain_json(version_dir):
+    metadata = json.loads((version_dir / schema.METADATA_RELPATH).read_text())
+
+    assert metadata["feature_names"] == FEATURES
+    assert metadata["model_version"] == version_dir.name
+    assert 0.0 < metadata["threshold"] < 1.0

@@ -1,0 +1,1 @@
+"""Train the WDBC logistic regression and export it as a SavedModel."""

@@ -1,0 +1,7 @@
+"""Run training as ``python -m train``."""
+
+import sys
+
+from train.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""Train/test split, feature normalization and k-fold indices."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+from wdbc import schema
+
+# The split of the TensorFlow guide "Logistic regression for binary
+# classification with Core APIs": 75% of rows for training, sampled with
+# pandas' random_state=1; on the 569 UCI rows that is 427 train, 142 test.
+TRAIN_FRACTION = 0.75
+SPLIT_RANDOM_STATE = 1
+
+
+def split_train_test(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (train, test) rows, split as in the TensorFlow guide."""
+    train = frame.sample(frac=TRAIN_FRACTION, random_state=SPLIT_RANDOM_STATE)
+    test = frame.drop(train.index)
+    return train, test
+
+
+def min_rows_for_split(folds: int) -> int:
+    """Return the fewest labeled rows that leave every fold two or more rows."""
+    train_rows = max(2, 2 * folds)
+    return math.ceil(train_rows / TRAIN_FRACTION) + 1
+
+
+def features_of(frame: pd.DataFrame) -> np.ndarray:
+    """Return the feature matrix [rows, 30] as float32 in schema order."""
+    return frame.loc[:, list(schema.FEATURE_NAMES)].to_numpy(dtype=np.float32)
+
+
+def labels_of(frame: pd.DataFrame) -> np.ndarray:
+    """Return labels as float32: 1 for malignant, 0 for benign."""
+    return (frame[schema.LABEL_COLUMN] == schema.MALIGNANT).to_numpy(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class Normalization:
+    """Per-feature mean and standard deviation, both float32 [30]."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, features: np.ndarray) -> "Normalization":
+        """Compute the statistics of ``features`` (population std, ddof=0).
+
+        A feature that is constant in ``features`` gets std 1, so it maps to
+        0 instead of dividing by zero.
+        """
+        values = np.asarray(features, dtype=np.float64)
+        mean = values.mean(axis=0)
+        std = values.std(axis=0)
+        std = np.where(std > 0, std, 1.0)
+        return cls(mean=mean.astype(np.float32), std=std.astype(np.float32))
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """Return (features - mean) / std in float32, as the export computes it."""
+        values = np.asarray(features, dtype=np.float32)
+        return (values - self.mean) / self.std
+
+
+def kfold_indices(
+    num_rows: int, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return (fit, held-out) row positions for each of ``folds`` folds.
+
+    Rows are shuffled once with ``seed``; fold sizes differ by at most one.
+    """
+    if folds < 2 or folds > num_rows:
+        raise ValueError(f"folds must be in [2, {num_rows}], got {folds}")
+    order = np.random.default_rng(seed).permutation(num_rows)
+    held_out_parts = np.array_split(order, folds)
+    splits = []
+    for index, held_out in enumerate(held_out_parts):
+        fit = np.concatenate(
+            [part for other, part in enumerate(held_out_parts) if other != index]
+        )
+        splits.append((np.sort(fit), np.sort(held_out)))
+    return splits

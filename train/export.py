@@ -1,0 +1,133 @@
+"""SavedModel export with its normalization, threshold and metadata JSON."""
+
+import datetime
+import json
+import logging
+import os
+import shutil
+import time
+
+import numpy as np
+import tensorflow as tf
+from apache_beam.io.filesystems import FileSystems
+
+from train.data import Normalization
+from wdbc import schema
+
+_LOGGER = logging.getLogger(__name__)
+
+# Marks the metadata JSON as this project's export, so scoring can reject
+# any other SavedModel. Bump FORMAT_VERSION when the signature changes.
+EXPORT_FORMAT = "wdbc-logistic-regression"
+FORMAT_VERSION = 1
+
+
+class ServingModel(tf.Module):
+    """Raw features in, P(malignant) and the predicted class out.
+
+    Every value needed to score raw rows is a variable of this module, so it
+    is stored in the SavedModel itself: weights, bias, normalization mean and
+    std, threshold, feature names and model version.
+    """
+
+    def __init__(
+        self,
+        weights: np.ndarray,
+        bias: float,
+        normalization: Normalization,
+        threshold: float,
+        model_version: str,
+    ):
+        super().__init__(name="wdbc_logistic_regression")
+        constant = dict(trainable=False)
+        self.weights = tf.Variable(np.asarray(weights, np.float32), **constant)
+        self.bias = tf.Variable(np.float32(bias), **constant)
+        self.mean = tf.Variable(normalization.mean.astype(np.float32), **constant)
+        self.std = tf.Variable(normalization.std.astype(np.float32), **constant)
+        self.threshold = tf.Variable(np.float32(threshold), **constant)
+        self.feature_names = tf.Variable(list(schema.FEATURE_NAMES), **constant)
+        self.model_version = tf.Variable(model_version, **constant)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, schema.NUM_FEATURES], tf.float32, name="features")
+        ]
+    )
+    def serve(self, features):
+        """Score raw features [batch, 30] given in ``schema.FEATURE_NAMES`` order."""
+        normalized = (features - self.mean) / self.std
+        logits = tf.squeeze(tf.matmul(normalized, self.weights), axis=1) + self.bias
+        probability = tf.sigmoid(logits)
+        predicted_class = tf.cast(probability >= self.threshold, tf.int64)
+        return {
+            schema.PROBABILITY_KEY: probability,
+            schema.CLASS_KEY: predicted_class,
+        }
+
+
+def new_model_version(model_root: str) -> str:
+    """Return the current UTC time in seconds, later if that folder exists."""
+    version = int(time.time())
+    while FileSystems.exists(FileSystems.join(model_root, str(version))):
+        version += 1
+    return str(version)
+
+
+def build_metadata(model: ServingModel, extra: dict | None = None) -> dict:
+    """Return the metadata JSON content for ``model``."""
+    metadata = {
+        "format": EXPORT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_version": model.model_version.numpy().decode(),
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "feature_names": list(schema.FEATURE_NAMES),
+        "threshold": float(model.threshold.numpy()),
+        "normalization": {
+            "mean": model.mean.numpy().astype(float).tolist(),
+            "std": model.std.numpy().astype(float).tolist(),
+        },
+        "signature": {
+            "key": schema.SIGNATURE_KEY,
+            "input": schema.INPUT_KEY,
+            "outputs": [schema.PROBABILITY_KEY, schema.CLASS_KEY],
+        },
+    }
+    metadata.update(extra or {})
+    return metadata
+
+
+def export_model(
+    model: ServingModel, model_root: str, metadata_extra: dict | None = None
+) -> str:
+    """Save ``model`` to ``model_root/<model_version>/`` and return that path.
+
+    The SavedModel and ``schema.METADATA_RELPATH`` are written to a
+    temporary sibling folder first and renamed into place, so a server that
+    watches ``model_root`` never sees a half-written version.
+    """
+    version = model.model_version.numpy().decode()
+    version_dir = FileSystems.join(model_root, version)
+    staging_dir = FileSystems.join(model_root, f".staging-{version}")
+    # NOTE: the rename is atomic only on local disks; on object stores such
+    # as gs:// the files are written straight into the version folder.
+    local = FileSystems.get_scheme(model_root) is None
+    target = staging_dir if local else version_dir
+    if local:
+        shutil.rmtree(staging_dir, ignore_errors=True)
+
+    tf.saved_model.save(model, target, signatures={schema.SIGNATURE_KEY: model.serve})
+    metadata = build_metadata(model, metadata_extra)
+    write_json(FileSystems.join(target, schema.METADATA_RELPATH), metadata)
+    if local:
+        os.replace(staging_dir, version_dir)
+    _LOGGER.info("Exported model version %s to %s", version, version_dir)
+    return version_dir
+
+
+def write_json(path: str, content: dict) -> None:
+    """Write ``content`` as indented JSON through Beam's FileSystems."""
+    encoded = (json.dumps(content, indent=2, allow_nan=False) + "\n").encode()
+    with FileSystems.create(path, mime_type="application/json") as handle:
+        handle.write(encoded)

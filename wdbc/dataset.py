@@ -1,0 +1,203 @@
+"""Load labeled WDBC rows from the UCI file or a CSV with a header row.
+
+Files are read through Beam's ``FileSystems``, so any path Beam can open
+(local files, ``gs://`` with the GCP extra installed) works the same way.
+"""
+
+import csv
+import hashlib
+import io
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+from apache_beam.io.filesystems import FileSystems
+
+from wdbc import schema
+
+_LOGGER = logging.getLogger(__name__)
+
+# The UCI copy bundled with the repository, resolved from this package so it
+# works from any working directory (the project is installed editable).
+DEFAULT_DATA_PATH = str(Path(__file__).resolve().parent.parent / "data" / "wdbc.data")
+
+LABELS = (schema.MALIGNANT, schema.BENIGN)
+_REQUIRED_HEADER_COLUMNS = (schema.ID_COLUMN, schema.LABEL_COLUMN) + (
+    schema.FEATURE_NAMES
+)
+_HASH_CHUNK_BYTES = 1 << 20
+
+
+class DataError(ValueError):
+    """Invalid or unreadable input data; the message names file, row and fix."""
+
+
+def file_sha256(path: str) -> str:
+    """Return the hex sha256 of the file's bytes as stored."""
+    digest = hashlib.sha256()
+    try:
+        with FileSystems.open(path, compression_type="uncompressed") as handle:
+            while chunk := handle.read(_HASH_CHUNK_BYTES):
+                digest.update(chunk)
+    except OSError as error:
+        raise DataError(
+            f"{path}: cannot read the file ({error}); check that the path exists"
+        ) from error
+    return digest.hexdigest()
+
+
+def load_labeled(path: str, min_rows: int = 1) -> pd.DataFrame:
+    """Read labeled rows into a DataFrame.
+
+    Accepts the headerless UCI layout (id, diagnosis, 30 features) and a CSV
+    whose header names match ``schema.FEATURE_NAMES``, ``id`` and
+    ``diagnosis`` after ``schema.normalize_column_name``. Header columns may
+    come in any order, and other columns are ignored. Returns columns ``id`` (str), ``diagnosis`` ("M" or
+    "B") and the 30 features as float64, in schema order.
+
+    Raises DataError for a missing file, rows of the wrong width, labels
+    other than M and B, missing or non-numeric feature values, and fewer
+    than ``min_rows`` data rows.
+    """
+    records = _read_records(path)
+    records = [(line, fields) for line, fields in records if _has_content(fields)]
+    if not records:
+        raise DataError(f"{path}: the file has no rows; expected {_layout_hint()}")
+
+    header_line, first_fields = records[0]
+    if _looks_like_header(first_fields):
+        positions = _header_positions(path, header_line, first_fields)
+        width = len(first_fields)
+        data = records[1:]
+        layout = "header"
+        width_hint = "one value per header column"
+    else:
+        positions = list(range(len(schema.UCI_COLUMNS)))
+        width = len(schema.UCI_COLUMNS)
+        data = records
+        layout = "UCI"
+        width_hint = _layout_hint()
+
+    ids, labels, features = [], [], []
+    for row_number, (line, fields) in enumerate(data, start=1):
+        where = f"{path}: row {row_number} (line {line})"
+        if len(fields) != width:
+            raise DataError(
+                f"{where}: expected {width} columns, found {len(fields)}; "
+                f"each row must have {width_hint}"
+            )
+        picked = [fields[i].strip() for i in positions]
+        ids.append(picked[0])
+        labels.append(_parse_label(where, picked[1]))
+        features.append(
+            [
+                _parse_feature(where, name, value)
+                for name, value in zip(schema.FEATURE_NAMES, picked[2:], strict=True)
+            ]
+        )
+
+    if len(data) < min_rows:
+        raise DataError(
+            f"{path}: found {len(data)} data rows, but at least {min_rows} are "
+            "needed to split into training and test rows; supply a larger file"
+        )
+
+    frame = pd.DataFrame(features, columns=list(schema.FEATURE_NAMES), dtype="float64")
+    frame.insert(0, schema.LABEL_COLUMN, pd.Series(labels, dtype="object"))
+    frame.insert(0, schema.ID_COLUMN, pd.Series(ids, dtype="object"))
+    _LOGGER.info("Loaded %d labeled rows (%s layout) from %s", len(frame), layout, path)
+    return frame
+
+
+def _read_records(path: str) -> list[tuple[int, list[str]]]:
+    """Return (1-based line number, fields) for every CSV record in the file."""
+    try:
+        with FileSystems.open(path) as handle:
+            raw = handle.read()
+    except OSError as error:
+        raise DataError(
+            f"{path}: cannot read the file ({error}); check that the path exists "
+            "or pass --data with the location of the labeled CSV"
+        ) from error
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{path}: the file is not UTF-8 text ({error}); expected a CSV file"
+        ) from error
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records = []
+    try:
+        for fields in reader:
+            records.append((reader.line_num, fields))
+    except csv.Error as error:
+        raise DataError(
+            f"{path}: line {reader.line_num}: invalid CSV ({error})"
+        ) from error
+    return records
+
+
+def _has_content(fields: list[str]) -> bool:
+    return any(field.strip() for field in fields)
+
+
+def _looks_like_header(fields: list[str]) -> bool:
+    known = set(_REQUIRED_HEADER_COLUMNS)
+    return any(schema.normalize_column_name(field) in known for field in fields)
+
+
+def _header_positions(path: str, line: int, fields: list[str]) -> list[int]:
+    """Map each required column to its index in the header row."""
+    positions: dict[str, int] = {}
+    for index, field in enumerate(fields):
+        name = schema.normalize_column_name(field)
+        if name in positions and name in _REQUIRED_HEADER_COLUMNS:
+            raise DataError(
+                f"{path}: header (line {line}): column {name!r} appears more than "
+                "once; keep one column of each name"
+            )
+        positions.setdefault(name, index)
+    missing = [name for name in _REQUIRED_HEADER_COLUMNS if name not in positions]
+    if missing:
+        raise DataError(
+            f"{path}: header (line {line}): missing columns {', '.join(missing)}; "
+            f"the header must name {schema.ID_COLUMN}, {schema.LABEL_COLUMN} and "
+            "all 30 features"
+        )
+    return [positions[name] for name in _REQUIRED_HEADER_COLUMNS]
+
+
+def _parse_label(where: str, value: str) -> str:
+    if value not in LABELS:
+        raise DataError(
+            f"{where}: invalid diagnosis {value!r}; expected "
+            f"{schema.MALIGNANT} (malignant) or {schema.BENIGN} (benign)"
+        )
+    return value
+
+
+def _parse_feature(where: str, name: str, value: str) -> float:
+    if not value:
+        raise DataError(
+            f"{where}: missing value for {name}; every feature needs a number"
+        )
+    try:
+        number = float(value)
+    except ValueError:
+        raise DataError(
+            f"{where}: non-numeric value {value!r} for {name}; expected a number"
+        ) from None
+    if not math.isfinite(number):
+        raise DataError(
+            f"{where}: non-finite value {value!r} for {name}; expected a finite number"
+        )
+    return number
+
+
+def _layout_hint() -> str:
+    return (
+        f"{len(schema.UCI_COLUMNS)} columns (id, diagnosis, then the 30 features) "
+        "or a header row naming them"
+    )
