@@ -459,6 +459,30 @@ def _pq_no_diagnosis(frame, folder):
     return Case("no_diagnosis.parquet", data.scored(labelled=False), {})
 
 
+def _pq_text_features(frame, folder):
+    # Feature columns stored as strings, as a CSV-to-Parquet export may write.
+    data = _slice(frame, 362, 370, 32)
+    table = _table(data)
+    for name in FEATURES:
+        position = table.schema.get_field_index(name)
+        text = [_number(v) for v in table.column(name).to_pylist()]
+        table = table.set_column(position, name, pa.array(text, pa.string()))
+    problems = {
+        3: ("perimeter_mean", "abc", "non-numeric value in perimeter_mean"),
+        5: ("area_worst", "nan", "NaN in area_worst"),
+    }
+    for number, (name, text, _) in problems.items():
+        values = table.column(name).to_pylist()
+        values[number - 1] = text
+        position = table.schema.get_field_index(name)
+        table = table.set_column(position, name, pa.array(values, pa.string()))
+    pq.write_table(table, folder / "text_features.parquet")
+    rows = data.scored()
+    scored = [r for n, r in enumerate(rows, start=1) if n not in problems]
+    rejected = {n: reason for n, (_, _, reason) in problems.items()}
+    return Case("text_features.parquet", scored, rejected)
+
+
 PARQUET_CASES: dict[str, Callable] = {
     "plain.parquet": _pq_plain,
     "int64.parquet": _pq_int64,
@@ -471,6 +495,7 @@ PARQUET_CASES: dict[str, Callable] = {
     "spaced_names.parquet": _pq_spaced_names,
     "duplicate_ids.parquet": _pq_duplicate_ids,
     "no_diagnosis.parquet": _pq_no_diagnosis,
+    "text_features.parquet": _pq_text_features,
 }
 
 CASES = {"csv": CSV_CASES, "parquet": PARQUET_CASES}
