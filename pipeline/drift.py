@@ -24,7 +24,6 @@ from wdbc import schema, statistics
 _LOGGER = logging.getLogger(__name__)
 
 PROFILE_TAG = "profile"
-SUMMARY_NAME = "summary.json"
 
 
 class DriftGateError(RuntimeError):
@@ -293,7 +292,7 @@ def check_gate(output_dir: str, max_psi: float | None) -> None:
     """
     if max_psi is None:
         return
-    path = FileSystems.join(output_dir, SUMMARY_NAME)
+    path = FileSystems.join(output_dir, transforms.SUMMARY_NAME)
     with FileSystems.open(path) as f:
         summary = json.loads(f.read().decode("utf-8"))
     gate = summary["drift"]["gate"]

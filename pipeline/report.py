@@ -9,7 +9,6 @@ through ``pyplot``, so no global state is shared between threads of a worker.
 import base64
 import html
 import io
-import json
 import logging
 
 import apache_beam as beam
@@ -22,7 +21,6 @@ from wdbc import schema, statistics
 
 _LOGGER = logging.getLogger(__name__)
 
-SUMMARY_NAME = "summary.json"
 REPORT_NAME = "report.html"
 FIGURES_DIR = "report"
 
@@ -377,30 +375,33 @@ def write_report(output_dir: str, summary: dict, training: dict) -> str:
     return path
 
 
-class WriteRunSummaryFn(beam.DoFn):
-    """Write ``summary.json`` with the drift record, then ``report.html``.
+class CountRejectedByReasonFn(beam.CombineFn):
+    """Count rejected rows per reason text into a dict."""
 
-    The finalized file names of the scored and rejected writes arrive as side
-    inputs, so this step runs after both writes have put their shards in
-    place. It runs inside the pipeline, so the report is also written on
-    runners whose launcher does not wait for the job.
-    """
+    def create_accumulator(self) -> dict:
+        return {}
 
-    def __init__(self, output_dir: str, metadata: dict):
-        self._output_dir = output_dir
-        self._metadata = metadata
+    def add_input(self, accumulator: dict, reason: str) -> dict:
+        accumulator[reason] = accumulator.get(reason, 0) + 1
+        return accumulator
 
-    def process(self, unused_element, drift, scored_files, rejected_files):
-        training = self._metadata[statistics.METADATA_KEY]
-        summary = {
-            "rows_scored": drift["rows"],
-            "model_version": str(self._metadata["model_version"]),
-            "threshold": float(self._metadata["threshold"]),
-            "scored_files": sorted(FileSystems.split(p)[1] for p in scored_files),
-            "rejected_files": sorted(FileSystems.split(p)[1] for p in rejected_files),
-            "drift": drift,
-        }
-        path = FileSystems.join(self._output_dir, SUMMARY_NAME)
-        with FileSystems.create(path, mime_type="application/json") as f:
-            f.write(json.dumps(summary, indent=2).encode("utf-8"))
-        yield write_report(self._output_dir, summary, training)
+    def merge_accumulators(self, accumulators) -> dict:
+        merged: dict = {}
+        for accumulator in accumulators:
+            for reason, count in accumulator.items():
+                merged[reason] = merged.get(reason, 0) + count
+        return merged
+
+    def extract_output(self, accumulator: dict) -> dict:
+        return dict(sorted(accumulator.items(), key=lambda item: (-item[1], item[0])))
+
+
+class CountReasons(beam.PTransform):
+    """Combine ``RejectedRow``s into one dict of row counts by reason."""
+
+    def expand(self, rejected_rows):
+        return (
+            rejected_rows
+            | "Reasons" >> beam.Map(lambda row: row.reason)
+            | "CombineReasons" >> beam.CombineGlobally(CountRejectedByReasonFn())
+        )

@@ -89,6 +89,7 @@ def test_training_rows_score_stable(tmp_path, model_dir):
         assert record["out_of_range"] == 0, name
     assert drift["probability"]["psi"] < 0.05
     assert drift["gate"]["passed"] is True
+    assert (output_dir / "_SUCCESS").is_file()
 
 
 def test_scaled_feature_is_major(gated_run):
@@ -111,6 +112,8 @@ def test_gate_fails_run_but_keeps_outputs(gated_run, wdbc_frame):
     assert status == 3
     assert not (output_dir / "_SUCCESS").exists()
     assert _scored_rows(output_dir) == len(wdbc_frame)
+    assert _summary(output_dir)["rows_scored"] == len(wdbc_frame)
+    assert (output_dir / "report.html").is_file()
     assert glob.glob(str(output_dir / "rejected-*.jsonl"))
     gate = _summary(output_dir)["drift"]["gate"]
     assert gate["max_psi"] == 0.25
@@ -125,6 +128,7 @@ def test_drift_without_gate_only_reports(tmp_path, scaled_csv, model_dir, caplog
         status = _score(scaled_csv, model_dir, output_dir)
 
     assert status == 0
+    assert (output_dir / "_SUCCESS").is_file()
     drift = _summary(output_dir)["drift"]
     assert drift["gate"] == {"max_psi": None, "passed": True, "failed_features": []}
     assert drift["major_features"] == [SCALED_FEATURE]
@@ -139,6 +143,8 @@ def test_report_names_drifting_feature(gated_run):
 
     assert f"Major drift in <b>{SCALED_FEATURE}</b>" in page
     assert "Drift gate failed" in page
+    assert "Rows read" in page
+    assert "confusion matrix" in page
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) >= 2
     for encoded in images:
