@@ -12,6 +12,7 @@ Writes, under the output folder:
 """
 
 import argparse
+import json
 import logging
 import pathlib
 import sys
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import run as score
+from pipeline import transforms
 from train import cli as train_cli
 from wdbc import dataset
 
@@ -42,17 +44,9 @@ def _write_shards(frame, shards_dir: pathlib.Path, num_shards: int) -> None:
         pq.write_table(table, shards_dir / "parquet" / f"{name}.parquet")
 
 
-def _count_rows(scored_dir: pathlib.Path) -> tuple[int, int]:
-    """Return the scored and rejected row counts found in ``scored_dir``."""
-    scored = sum(
-        pq.ParquetFile(path).metadata.num_rows
-        for path in scored_dir.glob("scored-*.parquet")
-    )
-    rejected = 0
-    for path in scored_dir.glob("rejected-*.jsonl"):
-        with open(path, encoding="utf-8") as f:
-            rejected += sum(1 for line in f if line.strip())
-    return scored, rejected
+def _read_summary(scored_dir: pathlib.Path) -> dict:
+    """Return the ``summary.json`` that a scoring run wrote in ``scored_dir``."""
+    return json.loads((scored_dir / transforms.SUMMARY_NAME).read_text())
 
 
 def main(argv=None) -> int:
@@ -101,20 +95,26 @@ def main(argv=None) -> int:
                 str(scored_dir),
             ]
         )
-        counts[fmt] = _count_rows(scored_dir)
+        counts[fmt] = _read_summary(scored_dir)
 
+    metrics = json.loads((training_dir / "metrics.json").read_text())
     print()
     print(f"Rows in the bundled data: {len(frame)}")
     print(f"Training outputs:         {training_dir}")
-    print(f"Metrics:                  {training_dir / 'metrics.json'}")
+    print(
+        f"Test accuracy {metrics['test_accuracy']:.4f}, "
+        f"test log loss {metrics['test_log_loss']:.4f} "
+        f"({training_dir / 'metrics.json'})"
+    )
     print(f"Shards:                   {shards_dir}")
     for fmt in _FORMATS:
-        scored, rejected = counts[fmt]
+        summary = counts[fmt]
         print(
             f"Scored from {fmt:<8}      {out / f'scored-{fmt}'}: "
-            f"{scored} scored, {rejected} rejected"
+            f"{summary['rows_read']} read, {summary['rows_scored']} scored, "
+            f"{summary['rows_rejected']} rejected"
         )
-    complete = all(scored == len(frame) for scored, _ in counts.values())
+    complete = all(s["rows_scored"] == len(frame) for s in counts.values())
     return 0 if complete else 1
 
 

@@ -19,6 +19,8 @@ from wdbc import schema
 
 _LOGGER = logging.getLogger(__name__)
 
+_SAVED_MODEL_FILE = "saved_model.pb"
+
 # Number of SavedModel loads in this process, by version folder. Tests read it
 # to check that a run loads the model once per worker process.
 LOAD_COUNTS: dict[str, int] = {}
@@ -35,8 +37,17 @@ def _join(base: str, *parts: str) -> str:
 
 def _read_metadata(version_dir: str) -> dict:
     path = _join(version_dir, schema.METADATA_RELPATH)
-    with FileSystems.open(path) as f:
-        metadata = json.loads(f.read().decode("utf-8"))
+    try:
+        with FileSystems.open(path) as f:
+            metadata = json.loads(f.read().decode("utf-8"))
+    except (BeamIOError, OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(
+            f"{path} cannot be read as JSON: {e}; re-export the model with wdbc-train."
+        ) from e
+    if not isinstance(metadata, dict):
+        raise ModelError(
+            f"{path} is not a JSON object; re-export the model with wdbc-train."
+        )
     if metadata.get("format") != schema.EXPORT_FORMAT:
         raise ModelError(
             f"{path} has format {metadata.get('format')!r}, not "
@@ -56,6 +67,16 @@ def _read_metadata(version_dir: str) -> dict:
             f"{path} lists features {metadata['feature_names']}, which differ "
             "from the features this pipeline scores; re-export the model with "
             "this version of wdbc-train."
+        )
+    saved_model = _join(version_dir, _SAVED_MODEL_FILE)
+    try:
+        has_saved_model = FileSystems.exists(saved_model)
+    except BeamIOError:
+        has_saved_model = False
+    if not has_saved_model:
+        raise ModelError(
+            f"{saved_model} is missing, so {version_dir} is not a SavedModel; "
+            "pass the model folder written by wdbc-train (OUTPUT_DIR/model)."
         )
     return metadata
 

@@ -64,6 +64,15 @@ FLAGS = (
         type=int,
         regex=r"^[1-9][0-9]*$",
     ),
+    Flag(
+        "max_psi",
+        "Fail the run when any feature's population stability index against "
+        "the training data is above this value (unitless, e.g. 0.25): the "
+        "outputs and summary.json are still written, _SUCCESS is not, and the "
+        "launcher exits non-zero. Without it, drift is only reported.",
+        type=float,
+        regex=r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
+    ),
 )
 
 
@@ -76,6 +85,7 @@ class ScoringConfig:
     output_dir: str
     output_format: str
     batch_size: int
+    max_psi: float | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,11 +114,14 @@ def parse_args(argv: list[str] | None) -> tuple[ScoringConfig, list[str]]:
     args, beam_args = parser.parse_known_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
+    if args.max_psi is not None and not args.max_psi >= 0:
+        parser.error(f"--max_psi must be a number of 0 or more, got {args.max_psi}")
     config = ScoringConfig(
         input=tuple(args.input),
         model_dir=args.model_dir,
         output_dir=args.output_dir.rstrip("/"),
         output_format=args.output_format,
         batch_size=args.batch_size,
+        max_psi=args.max_psi,
     )
     return config, beam_args

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from wdbc import schema
@@ -149,10 +150,12 @@ def _split_valid_rows(
     null_mask: np.ndarray,
     labels: np.ndarray,
     raw_values,
+    text_mask: np.ndarray | None = None,
 ) -> Iterator[FeatureBatch | RejectedRow]:
     """Yield the rows with finite, present features and reject the others.
 
     ``raw_values(i)`` returns the file's values of row ``i`` for the record.
+    ``text_mask`` marks the values that were text but not a number.
     """
     bad = null_mask.any(axis=1) | ~np.isfinite(features).all(axis=1)
     if not bad.any():
@@ -160,7 +163,11 @@ def _split_valid_rows(
         return
     for i in np.flatnonzero(bad):
         problems = [
-            _value_problem(_FEATURES[j], float(features[i, j]), bool(null_mask[i, j]))
+            f"non-numeric value in {_FEATURES[j]}"
+            if text_mask is not None and text_mask[i, j]
+            else _value_problem(
+                _FEATURES[j], float(features[i, j]), bool(null_mask[i, j])
+            )
             for j in range(len(_FEATURES))
         ]
         reason = "; ".join(p for p in problems if p)
@@ -196,6 +203,19 @@ class _CsvLayout:
     @property
     def missing_features(self) -> list[str]:
         return [f for f, c in zip(_FEATURES, self.feature_columns) if c is None]
+
+
+def _open_arrow_stream(path: str) -> pa.NativeFile:
+    """Open ``path`` as a pyarrow stream, decompressing ``.gz`` files.
+
+    Beam's ``CompressedFile`` (2.77) defines ``closed`` as a method, which
+    pyarrow reads as a closed file, so gzip is decoded by pyarrow instead.
+    """
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    stream = pa.PythonFile(raw, mode="r")
+    if path.lower().endswith(".gz"):
+        return pa.CompressedInputStream(stream, "gzip")
+    return stream
 
 
 def _open_text(path: str) -> io.TextIOWrapper:
@@ -271,7 +291,7 @@ def _read_csv_fast(
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    with FileSystems.open(path) as f:
+    with _open_arrow_stream(path) as f:
         try:
             reader = pa_csv.open_csv(
                 f,
@@ -436,6 +456,9 @@ def read_csv(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]
             yield from _read_csv_fast(path, layout, batch_rows, emitted)
             return
         except _CsvFallback:
+            # NOTE: from the first bad record to the end of the file, every
+            # record, clean or not, is parsed in Python, which is much slower
+            # than the pyarrow path on large files.
             pass
     yield from _read_csv_records(path, layout, batch_rows, skip=emitted[0])
 
@@ -444,23 +467,34 @@ def read_csv(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]
 # Parquet
 
 
-def _to_float64(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Return the values as float64 and a mask of the values that are null.
+def _to_float64(
+    column: pa.ChunkedArray | pa.Array,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Return the values as float64, a mask of nulls and one of non-numbers.
 
-    A value that does not convert to a number (a string column, say) comes
-    back as NaN with its mask entry set, so its row is rejected.
+    The third mask is None when the column casts to float64 directly. A value
+    that does not convert to a number (text in a string column, say) comes
+    back as NaN with its non-number mask entry set, so its row is rejected.
     """
     null_mask = column.is_null().to_numpy(zero_copy_only=False)
     try:
         values = pc.cast(column, pa.float64(), safe=False)
-        return values.to_numpy(zero_copy_only=False), null_mask
+        return values.to_numpy(zero_copy_only=False), null_mask, None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         import pandas as pd
 
         numbers = pd.to_numeric(
             pd.Series(column.to_pylist(), dtype=object), errors="coerce"
         ).to_numpy(dtype=np.float64)
-        return numbers, null_mask | np.isnan(numbers)
+        # to_numeric also turns "nan" and "inf" text into floats, which the
+        # finite check then rejects with their own reasons.
+        return numbers, null_mask, ~null_mask & np.isnan(numbers) & ~_nan_text(column)
+
+
+def _nan_text(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Mask the values whose text parses as NaN, such as "nan" or "NaN"."""
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(column, pa.string())))
+    return pc.fill_null(pc.equal(text, "nan"), False).to_numpy(zero_copy_only=False)
 
 
 def _id_strings(column: pa.Array) -> list[str | None]:
@@ -505,8 +539,13 @@ def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | Rejected
             rows = np.arange(offset + 1, offset + n + 1, dtype=np.int64)
             offset += n
             converted = [_to_float64(batch.column(c)) for c in feature_columns]
-            features = np.column_stack([v for v, _ in converted])
-            null_mask = np.column_stack([m for _, m in converted])
+            features = np.column_stack([v for v, _, _ in converted])
+            null_mask = np.column_stack([m for _, m, _ in converted])
+            text_mask = None
+            if any(t is not None for _, _, t in converted):
+                text_mask = np.column_stack(
+                    [np.zeros(n, bool) if t is None else t for _, _, t in converted]
+                )
             if id_column:
                 id_values = batch.column(id_column)
                 ids = _id_strings(id_values)
@@ -535,6 +574,7 @@ def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | Rejected
                 null_mask,
                 _label_codes(labels, n),
                 raw_values,
+                text_mask,
             )
 
 

@@ -9,18 +9,24 @@ Every check that can fail runs on the launcher before the pipeline starts, so
 a job that cannot run writes nothing.
 """
 
+import datetime
 import logging
+import os
 import sys
+import zlib
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipeline import readers
+from pipeline import drift, readers
 from pipeline.graph import build_pipeline
 from pipeline.model import ModelError, resolve_export
 from pipeline.options import parse_args
+from wdbc import statistics
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -32,7 +38,17 @@ _LOCAL_RUNNER = "FnApiRunner"
 _DIRECT_RUNNER_NAMES = (None, "DirectRunner", "SwitchingDirectRunner")
 
 # Files of an earlier run that a new run into the same folder replaces.
-OUTPUT_PATTERNS = ("scored-*", "rejected-*", "summary.json", "_SUCCESS")
+OUTPUT_PATTERNS = (
+    "scored-*",
+    "rejected-*",
+    "summary.json",
+    "_SUCCESS",
+    "report.html",
+    "report/*.png",
+)
+# Folders that Beam's file sinks write shards to before renaming them.
+TEMP_PREFIX = "beam-temp-"
+TEMP_PATTERN = TEMP_PREFIX + "*"
 
 
 class JobError(ValueError):
@@ -62,33 +78,98 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
     return sorted(set(files))
 
 
-def clear_outputs(output_dir: str) -> None:
-    """Delete the outputs of an earlier run in ``output_dir``."""
+def check_inputs_readable(files: list[str]) -> None:
+    """Open each input and read its first bytes, or its Parquet footer.
+
+    This costs one open per file on the launcher, but a file that cannot be
+    opened, is not gzip data behind a ``.gz`` name, or is not Parquet behind a
+    ``.parquet`` name then stops the job before it writes anything.
+    """
+    for path in files:
+        try:
+            with FileSystems.open(path) as f:
+                if readers.file_format(path) == "parquet":
+                    pq.ParquetFile(f)
+                else:
+                    f.read(1)
+        except (BeamIOError, OSError, EOFError, zlib.error, pa.ArrowException) as e:
+            raise JobError(
+                f"--input file {path} cannot be read: {e}. Fix or remove the file, "
+                "or narrow the --input glob."
+            ) from e
+
+
+def _stale_outputs(output_dir: str) -> list[str]:
+    """List the outputs and Beam temporary folders that a run replaces."""
     patterns = [FileSystems.join(output_dir, p) for p in OUTPUT_PATTERNS]
-    stale = [
-        m.path for result in FileSystems.match(patterns) for m in result.metadata_list
-    ]
+    patterns.append(FileSystems.join(output_dir, TEMP_PATTERN, "**"))
+    paths = set()
+    for result in FileSystems.match(patterns):
+        for match in result.metadata_list:
+            relative = match.path[len(output_dir) :].lstrip("/")
+            top = relative.split("/", 1)[0]
+            if top.startswith(TEMP_PREFIX):
+                # Delete the temporary folder whole, not only its files.
+                paths.add(FileSystems.join(output_dir, top))
+            else:
+                paths.add(match.path)
+    if "://" not in output_dir and os.path.isdir(output_dir):
+        # Local listing finds files only, so an empty temporary folder needs
+        # its own look-up.
+        for entry in os.scandir(output_dir):
+            if entry.name.startswith(TEMP_PREFIX):
+                paths.add(FileSystems.join(output_dir, entry.name))
+    return sorted(paths)
+
+
+def clear_outputs(output_dir: str, origin: str = "an earlier run") -> None:
+    """Delete the scored, rejected and summary files and Beam temporary folders.
+
+    ``origin`` names the run the files come from, for the log line.
+    """
+    stale = _stale_outputs(output_dir)
     if stale:
         _LOGGER.warning(
-            "Deleting %d outputs of an earlier run in %s", len(stale), output_dir
+            "Deleting %d outputs of %s in %s", len(stale), origin, output_dir
         )
         FileSystems.delete(stale)
 
 
+def _nearest_existing(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path
+
+
 def check_output_dir(output_dir: str) -> None:
-    """Fail early when ``output_dir`` cannot be written."""
-    probe = FileSystems.join(output_dir, ".wdbc-write-check")
-    try:
-        if "://" not in output_dir and not FileSystems.exists(output_dir):
-            FileSystems.mkdirs(output_dir)
-        with FileSystems.create(probe) as f:
-            f.write(b"")
-        FileSystems.delete([probe])
-    except (BeamIOError, OSError) as e:
-        raise JobError(
-            f"--output_dir {output_dir} is not writable: {e}. Pass a folder "
-            "this job may create files in."
-        ) from e
+    """Fail early when ``output_dir`` cannot be created or written.
+
+    The check writes nothing. A local folder must be a directory that this
+    process may write, or must not exist yet under a writable directory.
+    """
+    if "://" in output_dir:
+        # NOTE: a remote folder is only checked for being listable, so a
+        # bucket without write permission fails when the first shard is written.
+        try:
+            FileSystems.match([FileSystems.join(output_dir, "*")], limits=[1])
+        except BeamIOError as e:
+            raise JobError(
+                f"--output_dir {output_dir} cannot be listed: {e}. Pass a folder "
+                "this job may create files in."
+            ) from e
+        return
+    existing = _nearest_existing(output_dir)
+    if not os.path.isdir(existing):
+        problem = f"{existing} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable by this user"
+    else:
+        return
+    raise JobError(
+        f"--output_dir {output_dir} cannot be written: {problem}. Pass a folder "
+        "this job may create files in."
+    )
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -101,14 +182,31 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
 
 
 def run(argv=None, test_pipeline=None):
-    """Validate the job, run the pipeline and return its result."""
+    """Validate the job, run the pipeline and return its result.
+
+    Every check runs before the first write to ``--output_dir``. When the
+    pipeline fails, its partial outputs and Beam temporary folders are
+    deleted before the error is raised again.
+
+    Raises:
+      JobError: the job cannot run; nothing has been written.
+      drift.DriftGateError: ``--max_psi`` is set and a feature's PSI is above
+        it; every output but ``_SUCCESS`` has been written.
+    """
     config, beam_args = parse_args(argv)
     files = match_inputs(config.input)
+    check_inputs_readable(files)
     try:
         version_dir, metadata = resolve_export(config.model_dir)
     except ModelError as e:
         raise JobError(str(e)) from e
+    if statistics.METADATA_KEY not in metadata:
+        raise JobError(
+            f"The export in {version_dir} has no {statistics.METADATA_KEY}, which "
+            "drift checks need; re-export the model with this version of wdbc-train."
+        )
     check_output_dir(config.output_dir)
+    started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
     clear_outputs(config.output_dir)
     _LOGGER.info(
         "Scoring %d files with model version %s from %s",
@@ -117,9 +215,15 @@ def run(argv=None, test_pipeline=None):
         version_dir,
     )
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(beam_args))
-    build_pipeline(pipeline, config, files, version_dir)
-    result = pipeline.run()
-    result.wait_until_finish()
+    build_pipeline(pipeline, config, files, version_dir, metadata, started_at)
+    try:
+        result = pipeline.run()
+        result.wait_until_finish()
+    except Exception:
+        _LOGGER.error("Scoring failed; deleting its outputs in %s", config.output_dir)
+        clear_outputs(config.output_dir, origin="the failed run")
+        raise
+    drift.check_gate(config.output_dir, config.max_psi)
     return result
 
 
@@ -133,6 +237,9 @@ def main(argv=None) -> int:
     except JobError as e:
         print(f"wdbc-score: error: {e}", file=sys.stderr)
         return 2
+    except drift.DriftGateError as e:
+        print(f"wdbc-score: error: {e}", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -1,5 +1,6 @@
 """DoFns and composite transforms of the scoring pipeline."""
 
+import datetime
 import json
 import logging
 
@@ -7,17 +8,23 @@ import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
-from pipeline import readers
+from pipeline import readers, report
 from pipeline.model import load_model
-from wdbc import schema
+from wdbc import schema, statistics
 
 _LOGGER = logging.getLogger(__name__)
 
 REJECTED_TAG = "rejected"
+FILE_COUNTS_TAG = "file_counts"
+SCORE_COUNTS_TAG = "score_counts"
 _NAMESPACE = "wdbc"
+
+SUMMARY_NAME = "summary.json"
+SUCCESS_NAME = "_SUCCESS"
 
 SCORED_SCHEMA = pa.schema(
     [
@@ -39,15 +46,38 @@ class ReadShardsFn(beam.DoFn):
         self._rows_rejected = Metrics.counter(_NAMESPACE, "rows_rejected")
 
     def process(self, path: str):
-        self._files.inc()
+        rows_read = 0
+        rows_rejected = 0
         for item in readers.read_shard(path, self._batch_rows):
             if isinstance(item, readers.RejectedRow):
-                self._rows_read.inc()
-                self._rows_rejected.inc()
+                rows_read += 1
+                rows_rejected += 1
                 yield beam.pvalue.TaggedOutput(REJECTED_TAG, item)
             else:
-                self._rows_read.inc(len(item))
+                rows_read += len(item)
                 yield item
+        self._files.inc()
+        self._rows_read.inc(rows_read)
+        self._rows_rejected.inc(rows_rejected)
+        yield beam.pvalue.TaggedOutput(
+            FILE_COUNTS_TAG,
+            {"source": path, "rows_read": rows_read, "rows_rejected": rows_rejected},
+        )
+
+
+def _score_counts(batch: readers.FeatureBatch, predicted: np.ndarray) -> dict:
+    """Count a batch's scored rows and its confusion matrix against the labels."""
+    labelled = batch.labels != readers.NO_LABEL
+    actual = batch.labels[labelled] == 1
+    guessed = predicted[labelled] == 1
+    return {
+        "source": batch.source,
+        "rows_scored": len(batch),
+        "true_positive": int(np.sum(actual & guessed)),
+        "false_positive": int(np.sum(~actual & guessed)),
+        "true_negative": int(np.sum(~actual & ~guessed)),
+        "false_negative": int(np.sum(actual & ~guessed)),
+    }
 
 
 class ScoreBatchesFn(beam.DoFn):
@@ -80,6 +110,9 @@ class ScoreBatchesFn(beam.DoFn):
         self._rows_scored.inc(len(batch))
         self._batches.inc()
         n = len(batch)
+        yield beam.pvalue.TaggedOutput(
+            SCORE_COUNTS_TAG, _score_counts(batch, predicted)
+        )
         yield pa.Table.from_arrays(
             [
                 pa.array(batch.ids, type=pa.string()),
@@ -140,4 +173,168 @@ class WriteRejected(beam.PTransform):
             | "FormatRejected" >> beam.Map(lambda r: json.dumps(r.to_record()))
             | "WriteRejectedJsonl"
             >> beam.io.WriteToText(self._prefix, file_name_suffix=".jsonl")
+        )
+
+
+_CONFUSION_KEYS = ("true_positive", "false_positive", "true_negative", "false_negative")
+
+
+class CountRowsFn(beam.CombineFn):
+    """Sum the per-file read counts and per-batch score counts into one dict.
+
+    The accumulator maps each source file to its ``rows_read``,
+    ``rows_rejected`` and ``rows_scored``, plus the confusion matrix cells
+    summed over all files.
+    """
+
+    def create_accumulator(self):
+        return {"files": {}, "confusion": dict.fromkeys(_CONFUSION_KEYS, 0)}
+
+    def add_input(self, accumulator, counts):
+        per_file = accumulator["files"].setdefault(
+            counts["source"], {"rows_read": 0, "rows_scored": 0, "rows_rejected": 0}
+        )
+        for key in ("rows_read", "rows_scored", "rows_rejected"):
+            per_file[key] += counts.get(key, 0)
+        for key in _CONFUSION_KEYS:
+            accumulator["confusion"][key] += counts.get(key, 0)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        merged = self.create_accumulator()
+        for accumulator in accumulators:
+            for source, counts in accumulator["files"].items():
+                self.add_input(merged, {"source": source, **counts})
+            for key in _CONFUSION_KEYS:
+                merged["confusion"][key] += accumulator["confusion"][key]
+        return merged
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def build_summary(
+    counts: dict,
+    metadata: dict,
+    started_at: str,
+    scored_files: list[str],
+    rejected_files: list[str],
+) -> dict:
+    """Build the ``summary.json`` record of a run from its combined counts.
+
+    Raises:
+      ValueError: a file's rows read differ from its rows scored plus rejected,
+        so a row was lost or counted twice.
+    """
+    files = dict(sorted(counts["files"].items()))
+    for source, per_file in files.items():
+        accounted = per_file["rows_scored"] + per_file["rows_rejected"]
+        if per_file["rows_read"] != accounted:
+            raise ValueError(
+                f"{source}: read {per_file['rows_read']} rows but scored "
+                f"{per_file['rows_scored']} and rejected {per_file['rows_rejected']}"
+            )
+    summary = {
+        "rows_read": sum(f["rows_read"] for f in files.values()),
+        "rows_scored": sum(f["rows_scored"] for f in files.values()),
+        "rows_rejected": sum(f["rows_rejected"] for f in files.values()),
+        "files_read": len(files),
+        "files": files,
+        "model_version": str(metadata["model_version"]),
+        "threshold": float(metadata["threshold"]),
+        "started_at": started_at,
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "scored_files": sorted(FileSystems.split(p)[1] for p in scored_files),
+        "rejected_files": sorted(FileSystems.split(p)[1] for p in rejected_files),
+    }
+    confusion = counts["confusion"]
+    labelled = sum(confusion.values())
+    if labelled:
+        correct = confusion["true_positive"] + confusion["true_negative"]
+        summary["evaluation"] = {
+            "labelled_rows": labelled,
+            "accuracy": correct / labelled,
+            "confusion_matrix": dict(confusion),
+        }
+    return summary
+
+
+class WriteSummaryFn(beam.DoFn):
+    """Write ``summary.json``, ``report.html`` and then ``_SUCCESS``.
+
+    ``_SUCCESS`` is left out when the drift gate of ``--max_psi`` failed.
+
+    The finalized file names of the scored and rejected writes arrive as side
+    inputs, so this step runs only after both writes have renamed their
+    shards into place. Running it inside the pipeline keeps that order on
+    runners whose launcher does not wait for the job to finish.
+    """
+
+    def __init__(self, output_dir: str, metadata: dict, started_at: str):
+        self._output_dir = output_dir
+        self._metadata = metadata
+        self._started_at = started_at
+
+    def process(
+        self, unused_element, counts, scored_files, rejected_files, drift, reasons
+    ):
+        summary = build_summary(
+            counts, self._metadata, self._started_at, scored_files, rejected_files
+        )
+        summary["rejected_by_reason"] = reasons
+        summary["drift"] = drift
+        summary_path = FileSystems.join(self._output_dir, SUMMARY_NAME)
+        with FileSystems.create(summary_path) as f:
+            f.write(json.dumps(summary, indent=2).encode("utf-8"))
+        training = self._metadata[statistics.METADATA_KEY]
+        report.write_report(self._output_dir, summary, training)
+        if drift["gate"]["passed"]:
+            with FileSystems.create(FileSystems.join(self._output_dir, SUCCESS_NAME)):
+                pass
+        _LOGGER.info(
+            "Read %d rows from %d files: %d scored, %d rejected",
+            summary["rows_read"],
+            summary["files_read"],
+            summary["rows_scored"],
+            summary["rows_rejected"],
+        )
+        yield summary_path
+
+
+class WriteSummary(beam.PTransform):
+    """Combine the run's counts and write ``summary.json`` and ``_SUCCESS``."""
+
+    def __init__(self, output_dir: str, metadata: dict, started_at: str):
+        super().__init__()
+        self._output_dir = output_dir
+        self._metadata = metadata
+        self._started_at = started_at
+
+    def expand(self, inputs):
+        (
+            file_counts,
+            score_counts,
+            scored_files,
+            rejected_files,
+            drift,
+            rejected_reasons,
+        ) = inputs
+        counts = (
+            (file_counts, score_counts)
+            | "FlattenCounts" >> beam.Flatten()
+            | "CombineCounts" >> beam.CombineGlobally(CountRowsFn())
+        )
+        pipeline = file_counts.pipeline
+        return (
+            pipeline
+            | "StartSummary" >> beam.Create([None])
+            | "WriteSummaryFiles"
+            >> beam.ParDo(
+                WriteSummaryFn(self._output_dir, self._metadata, self._started_at),
+                counts=beam.pvalue.AsSingleton(counts),
+                scored_files=beam.pvalue.AsList(scored_files),
+                rejected_files=beam.pvalue.AsList(rejected_files),
+                drift=beam.pvalue.AsSingleton(drift),
+                reasons=beam.pvalue.AsSingleton(rejected_reasons),
+            )
         )

@@ -103,14 +103,22 @@ def test_labels_malignant_is_one(split):
     assert np.all(labels[~is_malignant] == 0.0)
 
 
-def test_kfold_partitions_rows():
-    folds = data.kfold_indices(427, 5, seed=22)
+def test_kfold_partitions_rows(split):
+    labels = data.labels_of(split[0])
+    folds = data.kfold_indices(labels, 5, seed=22)
     held_out = np.concatenate([held for _, held in folds])
     assert len(folds) == 5
     assert sorted(held_out.tolist()) == list(range(427))
     for fit, held in folds:
         assert len(fit) + len(held) == 427
         assert set(fit.tolist()).isdisjoint(held.tolist())
+
+
+def test_kfold_is_stratified(split):
+    labels = data.labels_of(split[0])
+    overall = labels.mean()
+    for _, held in data.kfold_indices(labels, 5, seed=22):
+        assert abs(labels[held].mean() - overall) < 0.01
 
 
 def test_loss_matches_hand_computation():

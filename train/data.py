@@ -65,20 +65,27 @@ class Normalization:
 
 
 def kfold_indices(
-    num_rows: int, folds: int, seed: int
+    labels: np.ndarray, folds: int, seed: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Return (fit, held-out) row positions for each of ``folds`` folds.
+    """Return stratified (fit, held-out) row positions for each fold.
 
-    Rows are shuffled once with ``seed``; fold sizes differ by at most one.
+    Each class's rows are shuffled with ``seed`` and dealt into ``folds``
+    parts, so every fold has about the same share of malignant rows. Fold
+    sizes differ by at most one row a class.
     """
-    if folds < 2 or folds > num_rows:
-        raise ValueError(f"folds must be in [2, {num_rows}], got {folds}")
-    order = np.random.default_rng(seed).permutation(num_rows)
-    held_out_parts = np.array_split(order, folds)
+    labels = np.asarray(labels)
+    if folds < 2 or folds > len(labels):
+        raise ValueError(f"invalid fold count {folds}; expected 2 to {len(labels)}")
+    rng = np.random.default_rng(seed)
+    held_out_parts = [[] for _ in range(folds)]
+    for value in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == value))
+        for index, part in enumerate(np.array_split(members, folds)):
+            held_out_parts[index].append(part)
     splits = []
-    for index, held_out in enumerate(held_out_parts):
-        fit = np.concatenate(
-            [part for other, part in enumerate(held_out_parts) if other != index]
-        )
-        splits.append((np.sort(fit), np.sort(held_out)))
+    all_rows = np.arange(len(labels))
+    for parts in held_out_parts:
+        held_out = np.sort(np.concatenate(parts))
+        fit = np.setdiff1d(all_rows, held_out)
+        splits.append((fit, held_out))
     return splits

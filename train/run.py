@@ -1,19 +1,21 @@
-"""One training run: load, split, train, evaluate, export, write metrics."""
+"""One training run: load, select, cross-validate, train, export, report."""
 
 import dataclasses
 import logging
 
 import numpy as np
+import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
-from train import data, distributed, export, metrics, trainer
-from wdbc import dataset
+from train import cv, data, distributed, export, metrics, plots, trainer
+from wdbc import dataset, schema, statistics
 
 _LOGGER = logging.getLogger(__name__)
 
 METRICS_FILENAME = "metrics.json"
 HISTORY_FILENAME = "history.json"
 MODEL_SUBDIR = "model"
+PLOTS_SUBDIR = "plots"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +27,15 @@ class RunConfig:
     options: trainer.TrainOptions
     threshold: float = 0.5
     devices: tuple[str, ...] = ()
+    # Folds of the cross-validated estimate on training rows, 0 for none.
+    folds: int = 5
+    select_by_cv: bool = False
+    cv_learning_rates: tuple[float, ...] = cv.LEARNING_RATE_GRID
+    cv_l2: tuple[float, ...] = cv.L2_GRID
+    # When set, the exported threshold is chosen from out-of-fold
+    # predictions and ``threshold`` is ignored.
+    max_false_negative_rate: float | None = None
+    write_plots: bool = True
 
 
 @dataclasses.dataclass
@@ -35,21 +46,26 @@ class RunOutcome:
     serving_model: export.ServingModel
     train_result: trainer.TrainResult
     normalization: data.Normalization
+    cross_validation: cv.CrossValidation | None
 
 
-def load_split(path: str):
+def load_split(path: str, folds: int = 5):
     """Load the labeled file and return (train rows, test rows)."""
-    frame = dataset.load_labeled(path, min_rows=data.min_rows_for_split(folds=2))
+    frame = dataset.load_labeled(path, min_rows=data.min_rows_for_split(folds))
     return data.split_train_test(frame)
 
 
 def run_training(config: RunConfig) -> RunOutcome:
-    """Train, export and write ``metrics.json`` and ``history.json``.
+    """Train, export and write metrics.json, history.json and plots/.
 
     Raises wdbc.dataset.DataError before any training when the data file is
     missing or invalid.
     """
-    train_rows, test_rows = load_split(config.data_path)
+    _check_config(config)
+    # Same seed, data and devices then give the same weights on every run.
+    tf.config.experimental.enable_op_determinism()
+
+    train_rows, test_rows = load_split(config.data_path, max(config.folds, 2))
     data_sha256 = dataset.file_sha256(config.data_path)
     _LOGGER.info(
         "Split %d rows into %d training and %d test rows",
@@ -57,47 +73,114 @@ def run_training(config: RunConfig) -> RunOutcome:
         len(train_rows),
         len(test_rows),
     )
-
     raw_train = data.features_of(train_rows)
     raw_test = data.features_of(test_rows)
     y_train = data.labels_of(train_rows)
     y_test = data.labels_of(test_rows)
-    normalization = data.Normalization.fit(raw_train)
 
-    strategy = distributed.make_strategy(
-        distributed.select_devices(list(config.devices))
+    devices = distributed.select_devices(list(config.devices))
+    strategy = distributed.make_strategy(devices)
+
+    options = config.options
+    selection = None
+    if config.select_by_cv:
+        options, candidates = cv.select_options(
+            strategy,
+            raw_train,
+            y_train,
+            options,
+            config.folds,
+            config.threshold,
+            learning_rates=config.cv_learning_rates,
+            l2_values=config.cv_l2,
+        )
+        selection = {
+            "criterion": "lowest mean held-out log loss over folds and epochs",
+            "folds": config.folds,
+            "max_epochs": config.options.epochs,
+            "chosen": {
+                "learning_rate": options.learning_rate,
+                "l2": options.l2,
+                "epochs": options.epochs,
+            },
+            "candidates": candidates,
+        }
+
+    cross_validation = None
+    if config.folds:
+        cross_validation = cv.cross_validate(
+            strategy, raw_train, y_train, options, config.folds
+        )
+
+    threshold, threshold_selection = _choose_threshold(
+        config, cross_validation, y_train
     )
+
+    normalization = data.Normalization.fit(raw_train)
     result = trainer.train_model(
         strategy,
         normalization.apply(raw_train),
         y_train,
-        config.options,
-        eval_sets={"test": (normalization.apply(raw_test), y_test)},
-        threshold=config.threshold,
+        options,
+        eval_sets={
+            "train": (normalization.apply(raw_train), y_train),
+            "test": (normalization.apply(raw_test), y_test),
+        },
+        threshold=threshold,
     )
 
     model_root = FileSystems.join(config.output_dir, MODEL_SUBDIR)
     model_version = export.new_model_version(model_root)
     serving = export.ServingModel(
-        result.weights, result.bias, normalization, config.threshold, model_version
+        result.weights, result.bias, normalization, threshold, model_version
     )
-    train_report = _report(serving, raw_train, y_train, config.threshold)
-    test_report = _report(serving, raw_test, y_test, config.threshold)
+    p_train = _probabilities(serving, raw_train)
+    p_test = _probabilities(serving, raw_test)
+    train_report = metrics.classification_report(y_train, p_train, threshold)
+    test_report = metrics.classification_report(y_test, p_test, threshold)
+    if threshold_selection.get("rule") == "max_false_negative_rate":
+        threshold_selection["test_false_negative_rate"] = test_report[
+            "false_negative_rate"
+        ]
 
-    model_dir = export.export_model(serving, model_root)
+    raw_train_float64 = train_rows.loc[:, list(schema.FEATURE_NAMES)].to_numpy(float)
+    training = statistics.training_statistics(raw_train_float64, p_train)
+    model_dir = export.export_model(
+        serving, model_root, {statistics.METADATA_KEY: training}
+    )
+    hyperparameters = dataclasses.asdict(options)
+    hyperparameters.update(
+        threshold=threshold,
+        folds=config.folds,
+        select_by_cv=config.select_by_cv,
+        max_false_negative_rate=config.max_false_negative_rate,
+    )
+    if config.select_by_cv:
+        hyperparameters.update(
+            cv_learning_rates=list(config.cv_learning_rates),
+            cv_l2=list(config.cv_l2),
+        )
     summary = {
         "train_accuracy": train_report["accuracy"],
         "train_log_loss": train_report["log_loss"],
+        "train_roc_auc": train_report["roc_auc"],
         "test_accuracy": test_report["accuracy"],
         "test_log_loss": test_report["log_loss"],
-        "threshold": config.threshold,
+        "test_roc_auc": test_report["roc_auc"],
+        "threshold": threshold,
         "train_seconds": result.train_seconds,
         "model_dir": model_dir,
         "model_version": model_version,
         "num_replicas": result.num_replicas,
+        "devices": devices,
         "train": train_report,
         "test": test_report,
-        "hyperparameters": dataclasses.asdict(config.options),
+        "hyperparameters": hyperparameters,
+        "threshold_selection": threshold_selection,
+        "cross_validation": (
+            cross_validation.summary(threshold) if cross_validation else None
+        ),
+        "model_selection": selection,
         "data": {
             "path": config.data_path,
             "sha256": data_sha256,
@@ -110,15 +193,55 @@ def run_training(config: RunConfig) -> RunOutcome:
         FileSystems.join(config.output_dir, HISTORY_FILENAME),
         {"epochs": result.history},
     )
+    if config.write_plots:
+        plots.write_all(
+            FileSystems.join(config.output_dir, PLOTS_SUBDIR),
+            result.history,
+            {"train": (y_train, p_train), "test": (y_test, p_test)},
+            threshold,
+        )
     _LOGGER.info(
-        "Test accuracy %.4f, test log loss %.4f; metrics in %s",
+        "Test accuracy %.4f, log loss %.4f, ROC AUC %.4f; metrics in %s",
         summary["test_accuracy"],
         summary["test_log_loss"],
+        summary["test_roc_auc"] or float("nan"),
         config.output_dir,
     )
-    return RunOutcome(summary, serving, result, normalization)
+    return RunOutcome(summary, serving, result, normalization, cross_validation)
 
 
-def _report(serving, raw_features, labels, threshold) -> dict:
-    probabilities = serving.serve(raw_features.astype(np.float32))["probability"]
-    return metrics.classification_report(labels, probabilities.numpy(), threshold)
+def _check_config(config: RunConfig) -> None:
+    if config.folds == 1 or config.folds < 0:
+        raise ValueError(f"invalid fold count {config.folds}; expected 0 or >= 2")
+    needs_folds = config.select_by_cv or config.max_false_negative_rate is not None
+    if needs_folds and not config.folds:
+        raise ValueError(
+            "selecting by cross-validation or by false negative rate needs folds >= 2"
+        )
+
+
+def _choose_threshold(config, cross_validation, y_train) -> tuple[float, dict]:
+    if config.max_false_negative_rate is None:
+        return config.threshold, {"rule": "fixed"}
+    probabilities = cross_validation.out_of_fold_probabilities
+    threshold = cv.max_threshold_for_false_negative_rate(
+        y_train, probabilities, config.max_false_negative_rate
+    )
+    report = metrics.classification_report(y_train, probabilities, threshold)
+    _LOGGER.info(
+        "Threshold %.6f keeps the out-of-fold false negative rate at %.4f (limit %.4f)",
+        threshold,
+        report["false_negative_rate"],
+        config.max_false_negative_rate,
+    )
+    return threshold, {
+        "rule": "max_false_negative_rate",
+        "max_false_negative_rate": config.max_false_negative_rate,
+        "out_of_fold_false_negative_rate": report["false_negative_rate"],
+        "out_of_fold_false_positive_rate": report["false_positive_rate"],
+    }
+
+
+def _probabilities(serving: export.ServingModel, raw_features: np.ndarray):
+    outputs = serving.serve(tf.constant(raw_features, tf.float32))
+    return outputs["probability"].numpy()

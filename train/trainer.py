@@ -56,11 +56,10 @@ def train_model(
     examples the same as full batches. The gradients are summed across
     replicas once and one SGD update is applied to the mirrored variables.
 
-    ``eval_sets`` maps a name to (features, labels); whole-set log loss and
+    ``eval_sets`` maps a name to (features, labels). Whole-set log loss and
     accuracy at ``threshold`` are recorded for each after every epoch.
     """
     eval_sets = dict(eval_sets or {})
-    eval_sets.setdefault("train", (x_train, y_train))
     num_replicas = strategy.num_replicas_in_sync
 
     tf.random.set_seed(options.seed)
@@ -132,7 +131,7 @@ def train_model(
             for name in names:
                 x, y = eval_tensors[name]
                 row.extend(_whole_set_scores(model, x, y, threshold_tensor))
-            scores = scores.write(epoch, tf.stack(row))
+            scores = scores.write(epoch, tf.stack(row) if row else tf.zeros([0]))
         return scores.stack()
 
     chunk = options.log_every_epochs or options.epochs

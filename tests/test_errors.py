@@ -1,0 +1,202 @@
+"""Jobs that cannot run fail before writing, with one message naming the fix."""
+
+import gzip
+import shutil
+
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+
+from pipeline import run as scoring
+from pipeline.options import OUTPUT_FORMATS
+from tests.conftest import BUNDLED_DATA
+
+
+def _snapshot(folder):
+    """Map each path under ``folder`` to its bytes, or None if it is missing."""
+    if not folder.exists():
+        return None
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file() else "dir"
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.fixture
+def good_input(tmp_path):
+    folder = tmp_path / "input"
+    folder.mkdir()
+    shutil.copy(BUNDLED_DATA, folder / "wdbc.data")
+    return folder / "wdbc.data"
+
+
+@pytest.fixture(params=["absent", "earlier_run"])
+def output_dir(request, tmp_path):
+    """An output folder that does not exist, or contains an earlier run's files."""
+    folder = tmp_path / "output"
+    if request.param == "earlier_run":
+        folder.mkdir()
+        (folder / "scored-00000-of-00001.parquet").write_bytes(b"earlier")
+        (folder / "_SUCCESS").write_bytes(b"")
+    return folder
+
+
+def _main(argv, capsys):
+    status = scoring.main(argv)
+    return status, capsys.readouterr().err
+
+
+def _argv(inputs, model_dir, output_dir, *extra):
+    return [
+        "--input",
+        str(inputs),
+        "--model_dir",
+        str(model_dir),
+        "--output_dir",
+        str(output_dir),
+        *extra,
+    ]
+
+
+def test_glob_without_match(tmp_path, model_dir, output_dir, capsys):
+    pattern = tmp_path / "nothing" / "*.csv"
+    before = _snapshot(output_dir)
+    status, err = _main(_argv(pattern, model_dir, output_dir), capsys)
+    assert status == 2
+    assert f"--input {pattern} matches no file" in err
+    assert "quote the glob" in err
+    assert _snapshot(output_dir) == before
+
+
+def test_model_dir_missing(tmp_path, good_input, output_dir, capsys):
+    missing = tmp_path / "no-model"
+    before = _snapshot(output_dir)
+    status, err = _main(_argv(good_input, missing, output_dir), capsys)
+    assert status == 2
+    assert f"--model_dir {missing} holds no WDBC export" in err
+    assert "wdbc-train" in err
+    assert _snapshot(output_dir) == before
+
+
+def _folder_of_junk(root, version_dir):
+    folder = root / "junk"
+    folder.mkdir()
+    (folder / "README.txt").write_text("not a model\n")
+    return folder, "holds no WDBC export"
+
+
+def _saved_model_without_metadata(root, version_dir):
+    folder = root / "bare" / "1"
+    shutil.copytree(version_dir, folder)
+    shutil.rmtree(folder / "assets.extra")
+    return folder.parent, "holds no WDBC export"
+
+
+def _metadata_without_saved_model(root, version_dir):
+    folder = root / "metadata-only" / "1"
+    shutil.copytree(version_dir / "assets.extra", folder / "assets.extra")
+    return folder.parent, "saved_model.pb is missing"
+
+
+def _metadata_not_json(root, version_dir):
+    folder = root / "broken" / "1"
+    shutil.copytree(version_dir, folder)
+    (folder / "assets.extra" / "wdbc_model.json").write_text("{not json")
+    return folder.parent, "cannot be read as JSON"
+
+
+@pytest.mark.parametrize(
+    "make_model",
+    [
+        _folder_of_junk,
+        _saved_model_without_metadata,
+        _metadata_without_saved_model,
+        _metadata_not_json,
+    ],
+)
+def test_model_dir_not_export(
+    tmp_path, version_dir, good_input, output_dir, make_model, capsys
+):
+    model, message = make_model(tmp_path, version_dir)
+    before = _snapshot(output_dir)
+    status, err = _main(_argv(good_input, model, output_dir), capsys)
+    assert status == 2
+    assert str(model) in err
+    assert message in err
+    assert "wdbc-train" in err
+    assert _snapshot(output_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("plain_text.csv.gz", b"id,diagnosis\n1,M\n"),
+        ("plain_text.parquet", b"id,diagnosis\n1,M\n"),
+        ("truncated.parquet", b"PAR1" + b"\0" * 16),
+    ],
+)
+def test_input_unreadable(tmp_path, model_dir, output_dir, name, content, capsys):
+    folder = tmp_path / "input"
+    folder.mkdir()
+    path = folder / name
+    path.write_bytes(content)
+    before = _snapshot(output_dir)
+    status, err = _main(_argv(path, model_dir, output_dir), capsys)
+    assert status == 2
+    assert f"--input file {path} cannot be read" in err
+    assert "Fix or remove the file" in err
+    assert _snapshot(output_dir) == before
+
+
+def test_output_dir_under_file(tmp_path, good_input, model_dir, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way\n")
+    output = blocker / "output"
+    status, err = _main(_argv(good_input, model_dir, output), capsys)
+    assert status == 2
+    assert f"--output_dir {output} cannot be written" in err
+    assert f"{blocker} is not a directory" in err
+    assert blocker.read_text() == "in the way\n"
+
+
+def test_output_dir_is_file(tmp_path, good_input, model_dir, capsys):
+    output = tmp_path / "output"
+    output.write_text("in the way\n")
+    status, err = _main(_argv(good_input, model_dir, output), capsys)
+    assert status == 2
+    assert f"{output} is not a directory" in err
+    assert output.read_text() == "in the way\n"
+
+
+def test_output_format_unknown(good_input, model_dir, output_dir, capsys):
+    before = _snapshot(output_dir)
+    argv = _argv(good_input, model_dir, output_dir, "--output_format", "xml")
+    with pytest.raises(SystemExit) as exit_info:
+        scoring.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "--output_format" in err
+    assert "'xml'" in err
+    assert "choose from" in err
+    choices = err.split("choose from", 1)[1]
+    for choice in OUTPUT_FORMATS:
+        assert choice in choices, choice
+    assert _snapshot(output_dir) == before
+
+
+def test_failed_run_leaves_no_outputs(tmp_path, model_dir):
+    # The gzip header and first blocks decode, so the launch check passes and
+    # the pipeline fails partway through the file.
+    folder = tmp_path / "input"
+    folder.mkdir()
+    text = BUNDLED_DATA.read_bytes() * 4
+    compressed = gzip.compress(text)
+    (folder / "truncated.csv.gz").write_bytes(compressed[: len(compressed) // 2])
+    shutil.copy(BUNDLED_DATA, folder / "wdbc.data")
+    output = tmp_path / "output"
+    output.mkdir()
+    (output / "scored-00000-of-00003.jsonl").write_text("earlier\n")
+    (output / "beam-temp-scored-earlier").mkdir()
+    argv = _argv(folder / "*", model_dir, output, "--output_format", "jsonl")
+    with pytest.raises(Exception, match="truncated|EOF|compressed"):
+        scoring.run(argv, test_pipeline=BeamTestPipeline(runner="FnApiRunner"))
+    assert sorted(p.name for p in output.iterdir()) == []

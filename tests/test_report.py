@@ -1,0 +1,56 @@
+"""Tests of the report page and the rejected-reason counts, without a model."""
+
+import numpy as np
+
+from pipeline import drift, report
+from wdbc import schema, statistics
+
+
+def _training() -> dict:
+    rng = np.random.default_rng(0)
+    features = rng.normal(10.0, 2.0, size=(300, schema.NUM_FEATURES))
+    return statistics.training_statistics(features, rng.uniform(size=300))
+
+
+def _empty_summary(training: dict) -> dict:
+    profile = drift.ProfileScoresFn(training).create_accumulator()
+    return {"drift": drift.drift_summary(profile, training), "threshold": 0.5}
+
+
+def test_report_without_rows_or_labels():
+    training = _training()
+    summary = _empty_summary(training)
+
+    figures = report.render_figures(summary, training)
+    page = report.render_html(summary, training, figures)
+
+    assert sorted(figures) == ["probability.png", "psi.png"]
+    assert "No rows were scored" in page
+    assert "Labeled rows" not in page
+
+
+def test_report_lists_rejected_reasons():
+    training = _training()
+    summary = _empty_summary(training)
+    summary["rows_rejected"] = 3
+    summary["rejected_by_reason"] = {"NaN in area_se": 2, "missing value in id": 1}
+
+    page = report.render_html(
+        summary, training, report.render_figures(summary, training)
+    )
+
+    assert "<td>NaN in area_se</td><td>2</td>" in page
+    assert "<td>missing value in id</td><td>1</td>" in page
+
+
+def test_count_reasons_merges_partials():
+    combine = report.CountRejectedByReasonFn()
+    first = combine.create_accumulator()
+    for reason in ["a", "b", "a"]:
+        first = combine.add_input(first, reason)
+    second = combine.add_input(combine.create_accumulator(), "b")
+
+    merged = combine.extract_output(combine.merge_accumulators([first, second]))
+
+    assert merged == {"a": 2, "b": 2}
+    assert list(merged) == ["a", "b"]
