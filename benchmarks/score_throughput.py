@@ -6,10 +6,10 @@ Usage::
         [--work_dir benchmark-work] [--model_dir MODEL] [--big_csv_mb 1100]
 
 Generates WDBC-like rows by resampling the bundled UCI file with small
-multiplicative noise, writes them as Parquet and CSV shards under
-``--work_dir`` (kept, so reruns skip this), trains a model there with
-``wdbc-train`` unless ``--model_dir`` is given, then times these cases, each in
-a subprocess of its own under ``benchmarks/peak_rss.py``:
+multiplicative noise and writes them as Parquet and CSV shards under
+``--work_dir``, where reruns find and reuse them. Unless ``--model_dir`` is
+given, ``wdbc-train`` exports a model there too. The script then times these
+cases, each in a subprocess of its own under ``benchmarks/peak_rss.py``:
 
 - ``plain-parquet``, ``plain-csv``: a single-process pyarrow and TensorFlow
   loop without Beam (``benchmarks/cases.py plain``);
