@@ -53,8 +53,9 @@ def load_labeled(path: str, min_rows: int = 1) -> pd.DataFrame:
     Accepts the headerless UCI layout (id, diagnosis, 30 features) and a CSV
     whose header names match ``schema.FEATURE_NAMES``, ``id`` and
     ``diagnosis`` after ``schema.normalize_column_name``. Header columns may
-    come in any order, and other columns are ignored. Returns columns ``id`` (str), ``diagnosis`` ("M" or
-    "B") and the 30 features as float64, in schema order.
+    come in any order, and other columns are ignored. Returns columns ``id``
+    (str), ``diagnosis`` ("M" or "B") and the 30 features as float64, in
+    schema order.
 
     Raises DataError for a missing file, rows of the wrong width, labels
     other than M and B, missing or non-numeric feature values, and fewer
