@@ -436,3 +436,125 @@ def test_cli_bad_data_fails_before_training(tmp_path):
     assert "row 7" in error_lines[0]
     assert "invalid diagnosis 'Q'" in error_lines[0]
     assert not output_dir.exists()
+
+
+def test_metrics_file_reports_quality(default_run):
+    _, output_dir = default_run
+    written = json.loads((output_dir / "metrics.json").read_text())
+    for name in ("train", "test"):
+        report = written[name]
+        for key in (
+            "accuracy",
+            "log_loss",
+            "roc_auc",
+            "precision",
+            "recall",
+            "false_positive_rate",
+            "false_negative_rate",
+        ):
+            assert 0.0 <= report[key] <= 1.0, f"{name} {key}"
+        counts = np.array(report["confusion_matrix"])
+        assert counts.sum() == written["data"][f"{name}_rows"]
+        assert report["accuracy"] == pytest.approx(np.trace(counts) / counts.sum())
+        normalized = np.array(report["confusion_matrix_normalized"])
+        np.testing.assert_allclose(normalized.sum(axis=1), 1.0)
+    assert written["test_roc_auc"] == written["test"]["roc_auc"]
+    assert written["num_replicas"] == 1
+
+
+def test_metrics_file_records_run_inputs(default_run):
+    _, output_dir = default_run
+    written = json.loads((output_dir / "metrics.json").read_text())
+    expected_sha = dataset.file_sha256(dataset.DEFAULT_DATA_PATH)
+    assert written["data"]["sha256"] == expected_sha
+    hyperparameters = written["hyperparameters"]
+    assert hyperparameters["learning_rate"] == 0.01
+    assert hyperparameters["batch_size"] == 64
+    assert hyperparameters["epochs"] == 200
+    assert hyperparameters["seed"] == 22
+    assert hyperparameters["l2"] == 0.0
+    assert hyperparameters["threshold"] == 0.5
+    assert hyperparameters["folds"] == 5
+
+
+def test_metrics_file_cross_validation(default_run):
+    outcome, output_dir = default_run
+    written = json.loads((output_dir / "metrics.json").read_text())
+    estimate = written["cross_validation"]
+    assert estimate["folds"] == 5
+    per_fold = estimate["per_fold"]
+    assert sum(fold["rows"] for fold in per_fold) == 427
+    for key in ("accuracy", "log_loss", "roc_auc"):
+        values = [fold[key] for fold in per_fold]
+        assert estimate[f"{key}_mean"] == pytest.approx(np.mean(values))
+        assert estimate[f"{key}_std"] == pytest.approx(np.std(values))
+    assert 0.9 < estimate["accuracy_mean"] <= 1.0
+    out_of_fold = outcome.cross_validation.out_of_fold_probabilities
+    assert np.all((out_of_fold > 0) & (out_of_fold < 1))
+
+
+def test_same_seed_gives_identical_metrics(tmp_path):
+    summaries = []
+    for name in ("first", "second"):
+        config = run.RunConfig(
+            data_path=dataset.DEFAULT_DATA_PATH,
+            output_dir=str(tmp_path / name),
+            options=trainer.TrainOptions(epochs=50, log_every_epochs=0),
+            folds=2,
+            write_plots=False,
+        )
+        outcome = run.run_training(config)
+        summaries.append((outcome.summary, outcome.train_result))
+    (first, first_result), (second, second_result) = summaries
+    for key in ("train", "test", "cross_validation"):
+        assert first[key] == second[key], key
+    np.testing.assert_array_equal(first_result.weights, second_result.weights)
+    assert first_result.bias == second_result.bias
+
+
+def test_cli_rejects_threshold_with_rate_limit(tmp_path, capsys):
+    code = cli.main(
+        [
+            "--output_dir",
+            str(tmp_path),
+            "--threshold",
+            "0.4",
+            "--max_false_negative_rate",
+            "0.05",
+        ]
+    )
+    assert code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_cli_rejects_selection_without_folds(tmp_path, capsys):
+    output_dir = tmp_path / "out"
+    code = cli.main(["--output_dir", str(output_dir), "--folds", "0", "--select_by_cv"])
+    assert code == 2
+    assert "folds >= 2" in capsys.readouterr().err
+    assert not output_dir.exists()
+
+
+def test_cli_rejects_invalid_grid(tmp_path, capsys):
+    code = cli.main(["--output_dir", str(tmp_path), "--cv_learning_rates", "0.1,0"])
+    assert code == 2
+    assert "'0'" in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_device(tmp_path):
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "train",
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--devices",
+            "CPU:7",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert "device 'CPU:7' is not visible" in completed.stderr

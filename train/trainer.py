@@ -73,6 +73,13 @@ def train_model(
         .batch(options.batch_size)
         .repeat()
     )
+    # Without autotuning the iterator starts no model thread. Destroying an
+    # iterator waits for that thread, which made interpreter exit take
+    # minutes after many runs (TensorFlow 2.21); these tiny batches do not
+    # need tuned prefetching.
+    dataset_options = tf.data.Options()
+    dataset_options.autotune.enabled = False
+    dataset = dataset.with_options(dataset_options)
     steps_per_epoch = -(-len(x_train) // options.batch_size)
     # One iterator for the whole run: restarting a distributed iterator every
     # epoch costs more than the epoch's steps. Batching before repeat() keeps
@@ -148,10 +155,12 @@ def train_model(
         if options.log_every_epochs:
             _log_epoch(history[-1], names)
     train_seconds = time.perf_counter() - started
+    weights = model.w.numpy()
+    bias = float(model.b.numpy())
 
     return TrainResult(
-        weights=model.w.numpy(),
-        bias=float(model.b.numpy()),
+        weights=weights,
+        bias=bias,
         num_replicas=num_replicas,
         train_seconds=train_seconds,
         history=history,
