@@ -1,6 +1,7 @@
 """Tests for the training package: split, loss, SGD step, export, CLI."""
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -558,3 +559,17 @@ def test_cli_rejects_unknown_device(tmp_path):
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     assert "device 'CPU:7' is not visible" in completed.stderr
+
+
+def test_cv_folds_log_no_retracing_warning(tmp_path, caplog):
+    config = run.RunConfig(
+        data_path=dataset.DEFAULT_DATA_PATH,
+        output_dir=str(tmp_path / "out"),
+        options=trainer.TrainOptions(epochs=2, log_every_epochs=0),
+        folds=6,
+        write_plots=False,
+    )
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):
+        run.run_training(config)
+    messages = [record.getMessage() for record in caplog.records]
+    assert not [m for m in messages if "retracing" in m]
