@@ -1,10 +1,10 @@
 """Translate the scoring job for Dataflow offline and check the job Beam builds.
 
-Each test runs ``pipeline.run.run`` with DataflowRunner and ``--dry_run=True``.
-A local input, the session's local export and a local output folder pass the
-launcher's checks without a network. Beam then translates the job and builds
-its staged artifacts, but submits and uploads nothing. Socket calls to any
-host but loopback raise during these tests.
+The dry-run tests run ``pipeline.run.run`` with DataflowRunner and
+``--dry_run=True``. A local input, the session's local export and a local
+output folder pass the launcher's checks without a network. Beam then
+translates the job and builds its staged artifacts, but submits and uploads
+nothing. Socket calls to any host but loopback raise during these tests.
 """
 
 import importlib.metadata
@@ -175,3 +175,19 @@ def test_local_runner_gets_no_setup_file(runner):
 )
 def test_is_dataflow_runner(name, expected):
     assert scoring.is_dataflow_runner(name) is expected
+
+
+class UnfinishedResult:
+    """A pipeline result whose job never finishes."""
+
+    def wait_until_finish(self, duration=None):
+        raise AssertionError("run() waited for the job")
+
+
+def test_run_without_wait_returns_at_submit(job_args, monkeypatch):
+    monkeypatch.setattr(beam.Pipeline, "run", lambda self, *args: UnfinishedResult())
+
+    # --max_psi would make a waiting run read summary.json, which is missing.
+    result = scoring.run(job_args + ["--max_psi", "0.1"], wait=False)
+
+    assert isinstance(result, UnfinishedResult)
