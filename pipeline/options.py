@@ -1,8 +1,9 @@
 """The scoring job's own flags, declared once.
 
 ``run.py`` parses them with ``parse_known_args`` and hands the rest to Beam's
-``PipelineOptions``. The Dataflow Flex Template metadata is checked against
-the same declarations.
+``PipelineOptions``. The Dataflow Flex Template metadata,
+``deploy/flex_template/metadata.json``, is generated from the same
+declarations by ``template_metadata``.
 """
 
 import argparse
@@ -16,9 +17,14 @@ DEFAULT_BATCH_SIZE = 8192
 
 @dataclasses.dataclass(frozen=True)
 class Flag:
-    """One job flag: its argparse settings and a pattern for template UIs."""
+    """One job flag: its argparse settings, and a label and pattern for templates.
+
+    ``regex`` is the pattern that Dataflow checks a template parameter against
+    before it launches the job.
+    """
 
     name: str
+    label: str
     help: str
     required: bool = False
     default: object = None
@@ -31,14 +37,18 @@ class Flag:
 FLAGS = (
     Flag(
         "input",
+        "Input shards",
         "Glob of CSV or Parquet shards to score (local path or gs://). "
         "Repeat the flag to read several globs.",
         required=True,
         repeatable=True,
-        regex=r"^.+\.(csv|csv\.gz|data|data\.gz|txt|txt\.gz|parquet|pq|\*)$",
+        # A shard suffix of pipeline/readers.py in lower case, or a glob
+        # ending in "*". The file-format check runs again at launch.
+        regex=r"^.+(\.(csv|csv\.gz|data|data\.gz|txt|txt\.gz|parquet|pq)|\*)$",
     ),
     Flag(
         "model_dir",
+        "Model export folder",
         "Export written by wdbc-train: a version folder, or its base folder, "
         "in which case the highest numbered version is used.",
         required=True,
@@ -46,12 +56,14 @@ FLAGS = (
     ),
     Flag(
         "output_dir",
+        "Output folder",
         "Folder that receives the scored shards; earlier outputs in it are replaced.",
         required=True,
         regex=r"^.+$",
     ),
     Flag(
         "output_format",
+        "Output format",
         "File format of the scored shards.",
         default=DEFAULT_OUTPUT_FORMAT,
         choices=OUTPUT_FORMATS,
@@ -59,6 +71,7 @@ FLAGS = (
     ),
     Flag(
         "batch_size",
+        "Rows per model call",
         "Rows per call of the model's serving function.",
         default=DEFAULT_BATCH_SIZE,
         type=int,
@@ -66,6 +79,7 @@ FLAGS = (
     ),
     Flag(
         "max_psi",
+        "Maximum feature PSI",
         "Fail the run when any feature's population stability index against "
         "the training data is above this value (unitless, e.g. 0.25): the "
         "outputs and summary.json are still written, _SUCCESS is not, and the "
@@ -86,6 +100,42 @@ class ScoringConfig:
     output_format: str
     batch_size: int
     max_psi: float | None = None
+
+
+TEMPLATE_NAME = "wdbc-score"
+TEMPLATE_DESCRIPTION = (
+    "Score CSV or Parquet shards of WDBC measurements with a model exported by "
+    "wdbc-train, and write the scored rows, the rejected rows, summary.json "
+    "with drift figures, and report.html. The template takes one input glob. "
+    "The launcher does not wait for the job, so a max_psi breach shows only as "
+    "a missing _SUCCESS file in the output folder."
+)
+
+
+def template_metadata() -> dict:
+    """Build the Dataflow Flex Template metadata from ``FLAGS``.
+
+    Each flag becomes one parameter with the same name, help text and
+    pattern; a flag without ``regex`` gets no pattern. A parameter is optional
+    when its flag is. A template parameter carries one value, so a repeatable
+    flag such as ``--input`` takes a single glob there.
+    """
+    parameters = []
+    for flag in FLAGS:
+        parameter = {
+            "name": flag.name,
+            "label": flag.label,
+            "helpText": flag.help,
+            "isOptional": not flag.required,
+        }
+        if flag.regex:
+            parameter["regexes"] = [flag.regex]
+        parameters.append(parameter)
+    return {
+        "name": TEMPLATE_NAME,
+        "description": TEMPLATE_DESCRIPTION,
+        "parameters": parameters,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:

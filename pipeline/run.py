@@ -12,6 +12,7 @@ a job that cannot run writes nothing.
 import datetime
 import logging
 import os
+import pathlib
 import sys
 import zlib
 
@@ -20,7 +21,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+    WorkerOptions,
+)
 
 from pipeline import drift, readers
 from pipeline.graph import build_pipeline
@@ -36,6 +42,13 @@ _LOGGER = logging.getLogger(__name__)
 # --direct_running_mode apply to it unchanged.
 _LOCAL_RUNNER = "FnApiRunner"
 _DIRECT_RUNNER_NAMES = (None, "DirectRunner", "SwitchingDirectRunner")
+# Runner names that Beam resolves to its DataflowRunner, compared in lower case
+# after any module path.
+_DATAFLOW_RUNNER_NAMES = ("dataflow", "dataflowrunner")
+# The setuptools shim next to pyproject.toml in a source checkout. Beam 2.77
+# builds a pyproject.toml only with the `build` package, but runs
+# `python setup.py sdist` without it.
+PROJECT_SETUP_FILE = pathlib.Path(__file__).resolve().parent.parent / "setup.py"
 
 # Files of an earlier run that a new run into the same folder replaces.
 OUTPUT_PATTERNS = (
@@ -172,26 +185,82 @@ def check_output_dir(output_dir: str) -> None:
     )
 
 
+def is_dataflow_runner(runner) -> bool:
+    """Tell whether Beam's ``--runner`` value selects the DataflowRunner."""
+    if runner is None:
+        return False
+    name = runner if isinstance(runner, str) else type(runner).__name__
+    return name.rsplit(".", 1)[-1].lower() in _DATAFLOW_RUNNER_NAMES
+
+
+def add_worker_dependencies(options: PipelineOptions) -> None:
+    """Make a Dataflow job ship this project to its workers.
+
+    Dataflow workers start from Beam's SDK image, which lacks this package
+    and its pinned TensorFlow. Unless ``--sdk_container_image``,
+    ``--setup_file`` or ``--extra_packages`` already provide them, this adds
+    ``--setup_file`` pointing at the checkout's ``setup.py``: Beam then builds
+    an sdist on the launcher, and each worker pip-installs it with the pinned
+    dependencies when it starts.
+
+    Raises:
+      JobError: the runner is Dataflow, nothing ships the package, and this
+        installation has no ``setup.py`` (it was not installed from a checkout).
+    """
+    if not is_dataflow_runner(options.view_as(StandardOptions).runner):
+        return
+    setup = options.view_as(SetupOptions)
+    image = options.view_as(WorkerOptions).sdk_container_image
+    if setup.setup_file:
+        # Beam changes into the file's folder and fails on a bare "setup.py".
+        setup.setup_file = os.path.abspath(setup.setup_file)
+    if image or setup.setup_file or setup.extra_packages:
+        return
+    if not PROJECT_SETUP_FILE.is_file():
+        raise JobError(
+            "DataflowRunner needs this package on its workers, and this "
+            f"installation has no {PROJECT_SETUP_FILE.name} to build it from. "
+            "Pass --sdk_container_image with an image that has wdbc-scoring "
+            "installed (such as the Flex Template image) or --setup_file "
+            "PATH/setup.py of a checkout."
+        )
+    setup.setup_file = str(PROJECT_SETUP_FILE)
+    _LOGGER.info(
+        "DataflowRunner without --sdk_container_image or --setup_file: staging "
+        "this project with --setup_file %s",
+        setup.setup_file,
+    )
+
+
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
-    """Build Beam's options, mapping the DirectRunner default to FnApiRunner."""
+    """Build Beam's options for the job.
+
+    Maps the DirectRunner default to FnApiRunner, and on Dataflow adds the
+    staging option that installs this project on the workers.
+    """
     options = PipelineOptions(beam_args)
     standard = options.view_as(StandardOptions)
     if standard.runner in _DIRECT_RUNNER_NAMES:
         standard.runner = _LOCAL_RUNNER
+    add_worker_dependencies(options)
     return options
 
 
-def run(argv=None, test_pipeline=None):
+def run(argv=None, test_pipeline=None, wait: bool = True):
     """Validate the job, run the pipeline and return its result.
 
-    Every check runs before the first write to ``--output_dir``. When the
-    pipeline fails, its partial outputs and Beam temporary folders are
-    deleted before the error is raised again.
+    Every check runs before the first write to ``--output_dir``. With
+    ``wait`` (the default), this blocks until the pipeline finishes. When it
+    fails, its partial outputs and Beam temporary folders are deleted before
+    the error is raised again. Without ``wait``, this returns once the runner
+    has accepted the job, as a Dataflow Flex Template launcher must. Then a
+    failed job leaves its partial outputs and ``--max_psi`` is only enforced
+    inside the pipeline, which withholds ``_SUCCESS``.
 
     Raises:
       JobError: the job cannot run; nothing has been written.
-      drift.DriftGateError: ``--max_psi`` is set and a feature's PSI is above
-        it; every output but ``_SUCCESS`` has been written.
+      drift.DriftGateError: ``wait`` and ``--max_psi`` are set and a feature's
+        PSI is above it; every output but ``_SUCCESS`` has been written.
     """
     config, beam_args = parse_args(argv)
     files = match_inputs(config.input)
@@ -206,6 +275,7 @@ def run(argv=None, test_pipeline=None):
             "drift checks need; re-export the model with this version of wdbc-train."
         )
     check_output_dir(config.output_dir)
+    pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(beam_args))
     started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
     clear_outputs(config.output_dir)
     _LOGGER.info(
@@ -214,8 +284,11 @@ def run(argv=None, test_pipeline=None):
         metadata["model_version"],
         version_dir,
     )
-    pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(beam_args))
     build_pipeline(pipeline, config, files, version_dir, metadata, started_at)
+    if not wait:
+        result = pipeline.run()
+        _LOGGER.info("Submitted the scoring job; not waiting for it to finish")
+        return result
     try:
         result = pipeline.run()
         result.wait_until_finish()
