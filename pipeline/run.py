@@ -98,7 +98,12 @@ def check_inputs_readable(files: list[str]) -> None:
                     pq.ParquetFile(f)
                 else:
                     f.read(1)
-        except (BeamIOError, OSError, EOFError, zlib.error, pa.ArrowException) as e:
+        except (
+            *storage.READ_ERRORS,
+            EOFError,
+            zlib.error,
+            pa.ArrowException,
+        ) as e:
             raise JobError(
                 f"--input file {path} cannot be read: {e}. Fix or remove the file, "
                 "or narrow the --input glob."

@@ -3,8 +3,8 @@
 The emulator (``gcp-storage-emulator``) serves the Cloud Storage JSON API on
 127.0.0.1 from memory. google-cloud-storage sends every request there because
 ``STORAGE_EMULATOR_HOST`` is set, and Beam's GCS file system builds its
-clients with that library. Run inside a network namespace that has only the
-loopback interface, these tests pass too, so they reach no Google host.
+clients with that library. The tests also pass inside a network namespace
+that has only the loopback interface, which shows they need no other host.
 """
 
 import hashlib
@@ -33,8 +33,6 @@ from pipeline.report import REPORT_NAME
 from tests.conftest import BUNDLED_DATA, score_with_signature
 from train import cli
 from wdbc import schema
-
-_LOGGER = logging.getLogger(__name__)
 
 BUCKET = "wdbc-test-bucket"
 MISSING_BUCKET = "wdbc-no-such-bucket"
@@ -67,8 +65,7 @@ class Emulator:
     Beam's FileSystems, so a bug in the code under test cannot hide itself.
     """
 
-    def __init__(self, port: int):
-        self.port = port
+    def __init__(self):
         self.client = storage.Client()
         self.bucket = self.client.bucket(BUCKET)
         self.setup_seconds = float("nan")
@@ -105,12 +102,11 @@ def gcs():
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
             patch.setattr(google.auth, "default", _anonymous_default)
-            emulator = Emulator(port)
+            emulator = Emulator()
             emulator.client.create_bucket(BUCKET)
             # The first FileSystems call on gs:// builds Beam's credentials.
             FileSystems.match([f"gs://{BUCKET}/*"])
             emulator.setup_seconds = time.monotonic() - started
-            _LOGGER.info("Storage emulator ready in %.2f s", emulator.setup_seconds)
             print(f"\nStorage emulator fixture ready in {emulator.setup_seconds:.2f} s")
             yield emulator
     finally:
@@ -371,9 +367,7 @@ def test_drift_gate_on_bucket_skips_success(gcs, gcs_training, wdbc_frame):
 
 @pytest.mark.parametrize("flag", ["input", "model_dir", "output_dir"])
 def test_scoring_missing_bucket_names_value(gcs, gcs_training, flag):
-    pattern = _upload_shards(
-        gcs, pd.read_csv(BUNDLED_DATA, header=None), "shards-missing", "csv", 1
-    )
+    pattern = gcs.upload("shards-missing/wdbc.csv", BUNDLED_DATA.read_bytes())
     args = {
         "input": pattern,
         "model_dir": f"gs://{BUCKET}/{TRAIN_PREFIX}/model",
@@ -417,3 +411,18 @@ def test_training_missing_output_bucket_fails_first(gcs, capsys, caplog):
     assert f"bucket gs://{MISSING_BUCKET} does not exist" in error
     # Rejected before the data is loaded, so before any training.
     assert not [r for r in caplog.records if "labeled rows" in r.getMessage()]
+
+
+def test_model_version_skips_taken_bucket_folder(gcs):
+    from train import export
+
+    model_root = f"gs://{BUCKET}/versions/model"
+    now = int(time.time())
+    taken_versions = {str(version) for version in range(now, now + 5)}
+    for version in taken_versions:
+        gcs.upload(f"versions/model/{version}/variables/variables.index", b"x")
+
+    version = export.new_model_version(model_root)
+
+    assert version not in taken_versions
+    assert int(version) > now
