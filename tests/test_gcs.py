@@ -426,3 +426,16 @@ def test_model_version_skips_taken_bucket_folder(gcs):
 
     assert version not in taken_versions
     assert int(version) > now
+
+
+def test_export_uploads_metadata_last(gcs, gcs_training):
+    version = gcs_training["metrics"]["model_version"]
+    prefix = f"{TRAIN_PREFIX}/model/{version}/"
+    blobs = gcs.client.list_blobs(BUCKET, prefix=prefix)
+    # Generations are creation timestamps, so they give the upload order.
+    by_generation = sorted(blobs, key=lambda blob: blob.generation)
+    order = [blob.name[len(prefix) :] for blob in by_generation]
+
+    assert len(order) == 5
+    assert order[-1] == schema.METADATA_RELPATH
+    assert order[-2] == "saved_model.pb"
