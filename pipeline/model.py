@@ -15,7 +15,7 @@ import numpy as np
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
-from wdbc import schema
+from wdbc import schema, storage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -104,7 +104,15 @@ def resolve_export(model_dir: str) -> tuple[str, dict]:
     pattern = _join(model_dir, "*", schema.METADATA_RELPATH)
     try:
         matches = FileSystems.match([pattern])[0].metadata_list
-    except BeamIOError:
+    except BeamIOError as e:
+        bucket = storage.missing_bucket(model_dir)
+        if bucket:
+            raise ModelError(
+                f"--model_dir {model_dir}: bucket {bucket} does not exist; check "
+                "the path or create the bucket."
+            ) from e
+        if storage.is_remote(model_dir):
+            raise ModelError(f"--model_dir {model_dir} cannot be listed: {e}") from e
         matches = []
     suffix = "/" + schema.METADATA_RELPATH
     versions = []
@@ -124,22 +132,22 @@ def resolve_export(model_dir: str) -> tuple[str, dict]:
     return version_dir, _read_metadata(version_dir)
 
 
-def _copy_to_local(version_dir: str) -> str:
-    """Copy a remote export to a local temporary folder and return its path."""
-    local_root = tempfile.mkdtemp(prefix="wdbc-model-")
+def _copy_to_local(version_dir: str, local_dir: str) -> None:
+    """Copy every file of a remote export into the folder ``local_dir``."""
     prefix = version_dir.rstrip("/") + "/"
     matches = FileSystems.match([prefix + "**"])[0].metadata_list
+    copied = 0
     for match in matches:
         relative = match.path[len(prefix) :]
         if not relative or relative.endswith("/"):
             continue
-        target = os.path.join(local_root, relative)
+        target = os.path.join(local_dir, relative)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with FileSystems.open(match.path) as src, open(target, "wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
-    _LOGGER.info("Copied %d model files from %s", len(matches), version_dir)
-    return local_root
+        copied += 1
+    _LOGGER.info("Copied %d model files from %s to %s", copied, version_dir, local_dir)
 
 
 class LoadedModel:
@@ -152,10 +160,16 @@ class LoadedModel:
         self.metadata = _read_metadata(version_dir)
         self.model_version = str(self.metadata["model_version"])
         self.threshold = float(self.metadata["threshold"])
-        local_dir = version_dir
-        if "://" in version_dir:
-            local_dir = _copy_to_local(version_dir)
-        self._saved_model = tf.saved_model.load(local_dir)
+        if storage.is_remote(version_dir):
+            # TensorFlow's own GCS client would ignore the credentials and
+            # endpoint that Beam uses, so the export is copied through Beam's
+            # FileSystems. The copy is deleted once loaded: the variables are
+            # then in memory and the export has no asset files.
+            with tempfile.TemporaryDirectory(prefix="wdbc-model-") as local_dir:
+                _copy_to_local(version_dir, local_dir)
+                self._saved_model = tf.saved_model.load(local_dir)
+        else:
+            self._saved_model = tf.saved_model.load(version_dir)
         self._serve = self._saved_model.signatures[schema.SIGNATURE_KEY]
         self._tf = tf
 

@@ -32,7 +32,7 @@ from pipeline import drift, readers
 from pipeline.graph import build_pipeline
 from pipeline.model import ModelError, resolve_export
 from pipeline.options import parse_args
-from wdbc import statistics
+from wdbc import statistics, storage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -75,6 +75,12 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
         try:
             matched = FileSystems.match([pattern])[0].metadata_list
         except BeamIOError as e:
+            bucket = storage.missing_bucket(pattern)
+            if bucket:
+                raise JobError(
+                    f"--input {pattern}: bucket {bucket} does not exist; check the "
+                    "path or create the bucket."
+                ) from e
             raise JobError(f"--input {pattern}: cannot list files: {e}") from e
         paths = sorted(m.path for m in matched if not m.path.endswith("/"))
         if not paths:
@@ -105,7 +111,12 @@ def check_inputs_readable(files: list[str]) -> None:
                     pq.ParquetFile(f)
                 else:
                     f.read(1)
-        except (BeamIOError, OSError, EOFError, zlib.error, pa.ArrowException) as e:
+        except (
+            *storage.READ_ERRORS,
+            EOFError,
+            zlib.error,
+            pa.ArrowException,
+        ) as e:
             raise JobError(
                 f"--input file {path} cannot be read: {e}. Fix or remove the file, "
                 "or narrow the --input glob."
@@ -122,8 +133,10 @@ def _stale_outputs(output_dir: str) -> list[str]:
             relative = match.path[len(output_dir) :].lstrip("/")
             top = relative.split("/", 1)[0]
             if top.startswith(TEMP_PREFIX):
-                # Delete the temporary folder whole, not only its files.
-                paths.add(FileSystems.join(output_dir, top))
+                # Delete the temporary folder whole, not only its files. Beam's
+                # GCS file system deletes a prefix only when it ends in "/".
+                folder = FileSystems.join(output_dir, top)
+                paths.add(folder + "/" if storage.is_remote(output_dir) else folder)
             else:
                 paths.add(match.path)
     if "://" not in output_dir and os.path.isdir(output_dir):
@@ -167,6 +180,12 @@ def check_output_dir(output_dir: str) -> None:
         try:
             FileSystems.match([FileSystems.join(output_dir, "*")], limits=[1])
         except BeamIOError as e:
+            bucket = storage.missing_bucket(output_dir)
+            if bucket:
+                raise JobError(
+                    f"--output_dir {output_dir}: bucket {bucket} does not exist; "
+                    "check the path or create the bucket."
+                ) from e
             raise JobError(
                 f"--output_dir {output_dir} cannot be listed: {e}. Pass a folder "
                 "this job may create files in."

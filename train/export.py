@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
 
 from train.data import Normalization
-from wdbc import schema
+from wdbc import schema, storage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -20,6 +21,9 @@ _LOGGER = logging.getLogger(__name__)
 # any other SavedModel. Bump FORMAT_VERSION when the signature changes.
 EXPORT_FORMAT = "wdbc-logistic-regression"
 FORMAT_VERSION = 1
+
+_SAVED_MODEL_FILE = "saved_model.pb"
+_UPLOAD_CHUNK_BYTES = 1 << 20
 
 
 class ServingModel(tf.Module):
@@ -68,9 +72,17 @@ class ServingModel(tf.Module):
 def new_model_version(model_root: str) -> str:
     """Return the current UTC time in seconds, later if that folder exists."""
     version = int(time.time())
-    while FileSystems.exists(FileSystems.join(model_root, str(version))):
+    while _folder_exists(FileSystems.join(model_root, str(version))):
         version += 1
     return str(version)
+
+
+def _folder_exists(path: str) -> bool:
+    if not storage.is_remote(path):
+        return os.path.exists(path)
+    # Object stores have no folders: a folder exists when an object is under it.
+    pattern = FileSystems.join(path, "**")
+    return bool(FileSystems.match([pattern], limits=[1])[0].metadata_list)
 
 
 def build_metadata(model: ServingModel, extra: dict | None = None) -> dict:
@@ -103,27 +115,70 @@ def export_model(
 ) -> str:
     """Save ``model`` to ``model_root/<model_version>/`` and return that path.
 
-    The SavedModel and ``schema.METADATA_RELPATH`` are written to a
-    temporary sibling folder first and renamed into place, so a server that
-    watches ``model_root`` never sees a half-written version.
+    On a local disk the SavedModel and ``schema.METADATA_RELPATH`` are written
+    to a temporary sibling folder first and renamed into place, so a server
+    that watches ``model_root`` never sees a half-written version.
+
+    For a remote ``model_root`` such as ``gs://``, TensorFlow saves to a local
+    temporary folder and the files are uploaded through Beam's FileSystems,
+    because TensorFlow's own GCS client ignores the credentials and endpoint
+    that Beam and google-cloud-storage use. Object stores have no rename, so
+    ``saved_model.pb`` is uploaded after the variables and the metadata JSON
+    last: scoring finds versions by that JSON and never picks up a partial
+    upload.
     """
     version = model.model_version.numpy().decode()
     version_dir = FileSystems.join(model_root, version)
-    staging_dir = FileSystems.join(model_root, f".staging-{version}")
-    # NOTE: the rename is atomic only on local disks; on object stores such
-    # as gs:// the files are written straight into the version folder.
-    local = FileSystems.get_scheme(model_root) is None
-    target = staging_dir if local else version_dir
-    if local:
-        shutil.rmtree(staging_dir, ignore_errors=True)
-
-    tf.saved_model.save(model, target, signatures={schema.SIGNATURE_KEY: model.serve})
     metadata = build_metadata(model, metadata_extra)
-    write_json(FileSystems.join(target, schema.METADATA_RELPATH), metadata)
-    if local:
-        os.replace(staging_dir, version_dir)
+    if storage.is_remote(model_root):
+        with tempfile.TemporaryDirectory(prefix="wdbc-export-") as staging_dir:
+            _save(model, staging_dir, metadata)
+            count = _upload_folder(staging_dir, version_dir)
+        _LOGGER.info(
+            "Exported model version %s to %s (%d files uploaded)",
+            version,
+            version_dir,
+            count,
+        )
+        return version_dir
+
+    staging_dir = FileSystems.join(model_root, f".staging-{version}")
+    shutil.rmtree(staging_dir, ignore_errors=True)
+    _save(model, staging_dir, metadata)
+    os.replace(staging_dir, version_dir)
     _LOGGER.info("Exported model version %s to %s", version, version_dir)
     return version_dir
+
+
+def _save(model: ServingModel, local_dir: str, metadata: dict) -> None:
+    signatures = {schema.SIGNATURE_KEY: model.serve}
+    tf.saved_model.save(model, local_dir, signatures=signatures)
+    write_json(os.path.join(local_dir, schema.METADATA_RELPATH), metadata)
+
+
+def _upload_order(relative_path: str) -> int:
+    if relative_path == schema.METADATA_RELPATH:
+        return 2
+    if relative_path == _SAVED_MODEL_FILE:
+        return 1
+    return 0
+
+
+def _upload_folder(local_dir: str, remote_dir: str) -> int:
+    """Copy every file under ``local_dir`` to ``remote_dir``; return the count."""
+    relative_paths = []
+    for folder, _, names in os.walk(local_dir):
+        for name in names:
+            path = os.path.join(folder, name)
+            relative_paths.append(os.path.relpath(path, local_dir).replace(os.sep, "/"))
+    relative_paths.sort(key=lambda p: (_upload_order(p), p))
+    for relative in relative_paths:
+        target = FileSystems.join(remote_dir, relative)
+        with open(os.path.join(local_dir, relative), "rb") as src:
+            with FileSystems.create(target) as dst:
+                while chunk := src.read(_UPLOAD_CHUNK_BYTES):
+                    dst.write(chunk)
+    return len(relative_paths)
 
 
 def write_json(path: str, content: dict) -> None:

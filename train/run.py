@@ -5,10 +5,11 @@ import logging
 
 import numpy as np
 import tensorflow as tf
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 from train import cv, data, distributed, export, metrics, plots, trainer
-from wdbc import dataset, schema, statistics
+from wdbc import dataset, schema, statistics, storage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,9 +60,11 @@ def run_training(config: RunConfig) -> RunOutcome:
     """Train, export and write metrics.json, history.json and plots/.
 
     Raises wdbc.dataset.DataError before any training when the data file is
-    missing or invalid.
+    missing or invalid, and OutputDirError when a remote ``output_dir``
+    cannot be listed.
     """
     _check_config(config)
+    _check_output_dir(config.output_dir)
     # Same seed, data and devices then give the same weights on every run.
     tf.config.experimental.enable_op_determinism()
 
@@ -218,6 +221,32 @@ def _check_config(config: RunConfig) -> None:
         raise ValueError(
             "selecting by cross-validation or by false negative rate needs folds >= 2"
         )
+
+
+class OutputDirError(ValueError):
+    """``--output_dir`` cannot be listed, so nothing could be written there."""
+
+
+def _check_output_dir(output_dir: str) -> None:
+    """Fail before training when a remote ``output_dir`` cannot be listed.
+
+    A local folder is created on the first write, so only remote folders such
+    as ``gs://`` are checked here.
+    """
+    if not storage.is_remote(output_dir):
+        return
+    try:
+        FileSystems.match([FileSystems.join(output_dir, "*")], limits=[1])
+    except BeamIOError as error:
+        bucket = storage.missing_bucket(output_dir)
+        if bucket:
+            raise OutputDirError(
+                f"--output_dir {output_dir}: bucket {bucket} does not exist; "
+                "check the path or create the bucket"
+            ) from error
+        raise OutputDirError(
+            f"--output_dir {output_dir} cannot be listed: {error}"
+        ) from error
 
 
 def _choose_threshold(config, cross_validation, y_train) -> tuple[float, dict]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from apache_beam.io.filesystems import FileSystems
 
-from wdbc import schema
+from wdbc import schema, storage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,11 +40,19 @@ def file_sha256(path: str) -> str:
         with FileSystems.open(path, compression_type="uncompressed") as handle:
             while chunk := handle.read(_HASH_CHUNK_BYTES):
                 digest.update(chunk)
-    except OSError as error:
-        raise DataError(
-            f"{path}: cannot read the file ({error}); check that the path exists"
-        ) from error
+    except storage.READ_ERRORS as error:
+        raise _read_error(path, error, "check that the path exists") from error
     return digest.hexdigest()
+
+
+def _read_error(path: str, error: Exception, advice: str) -> DataError:
+    bucket = storage.missing_bucket(path)
+    if bucket:
+        return DataError(
+            f"{path}: bucket {bucket} does not exist; check the path or create "
+            "the bucket"
+        )
+    return DataError(f"{path}: cannot read the file ({error}); {advice}")
 
 
 def load_labeled(path: str, min_rows: int = 1) -> pd.DataFrame:
@@ -116,10 +124,12 @@ def _read_records(path: str) -> list[tuple[int, list[str]]]:
     try:
         with FileSystems.open(path) as handle:
             raw = handle.read()
-    except OSError as error:
-        raise DataError(
-            f"{path}: cannot read the file ({error}); check that the path exists "
-            "or pass --data with the location of the labeled CSV"
+    except storage.READ_ERRORS as error:
+        raise _read_error(
+            path,
+            error,
+            "check that the path exists or pass --data with the location of the "
+            "labeled CSV",
         ) from error
     try:
         text = raw.decode("utf-8-sig")
