@@ -3,10 +3,11 @@
 The scoring step emits, next to each scored table, the batch's features and
 predictions. ``ProfileScoresFn`` folds those into fixed-size histograms: per
 feature 10 decile-bin counts, the sum and the counts below the training
-minimum and above the training maximum. Its cost grows with features times
-bins, not with rows, and Beam lifts ``add_input`` into the scoring stage, so
-only the small accumulators cross the shuffle. ``drift_summary`` turns the
-merged histograms into the ``drift`` record of ``summary.json``.
+minimum and above the training maximum. The accumulator's size grows with
+features times bins, not with rows, and Beam lifts ``add_input`` into the
+scoring stage, so only the small accumulators cross the shuffle.
+``drift_summary`` turns the merged histograms into the ``drift`` record of
+``summary.json``.
 """
 
 import dataclasses
@@ -109,10 +110,20 @@ class ProfileScoresFn(beam.CombineFn):
     def add_input(self, accumulator: ScoreProfile, batch: ScoredBatch):
         features = batch.features
         accumulator.rows += len(features)
-        accumulator.feature_bins += statistics.bin_counts(self._edges, features)
+        # The bin, below-min and above-max counts all come from one sort per column.
+        ordered = np.sort(features.T, axis=1)
+        accumulator.feature_bins += statistics.sorted_bin_counts(self._edges, ordered)
         accumulator.feature_sums += features.sum(axis=0)
-        accumulator.below_min += (features < self._minimum).sum(axis=0)
-        accumulator.above_max += (features > self._maximum).sum(axis=0)
+        for column in range(len(ordered)):
+            values = ordered[column]
+            accumulator.below_min[column] += np.searchsorted(
+                values, self._minimum[column], side="left"
+            )
+            # np.sort puts NaN after +inf, so NaN is not counted, as with `>`.
+            at_most_max, finite_or_inf = np.searchsorted(
+                values, (self._maximum[column], np.inf), side="right"
+            )
+            accumulator.above_max[column] += finite_or_inf - at_most_max
         accumulator.probability_bins += statistics.bin_counts(
             self._probability_edges, batch.probability
         )

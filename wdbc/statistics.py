@@ -1,9 +1,10 @@
 """Training-data statistics stored in an export, and the drift measures on them.
 
-``training_statistics`` runs once at export time on the training rows. The
-scoring pipeline bins its rows with the same ``bin_indices`` and compares the
-bin shares with ``population_stability_index``, so training and scoring put
-a value on a decile edge into the same bin.
+``training_statistics`` runs once at export time on the training rows. Training
+and scoring both count rows per bin with ``sorted_bin_counts``, whose counts
+equal those of ``bin_indices``, and the pipeline compares the bin shares with
+``population_stability_index``. Training and scoring therefore put a value on
+a decile edge into the same bin.
 
 Bins: the nine inner decile edges e1 <= ... <= e9 of a training column cut
 the line into ten bins, (-inf, e1), [e1, e2), ..., [e9, +inf). The outer bins
@@ -56,14 +57,38 @@ def bin_indices(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def bin_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Count values per decile bin: [10] for a vector, [columns, 10] for a matrix."""
-    bins = bin_indices(edges, values)
-    if bins.ndim == 1:
-        return np.bincount(bins, minlength=NUM_BINS)
-    columns = bins.shape[1]
-    offsets = bins + NUM_BINS * np.arange(columns)
-    flat = np.bincount(offsets.ravel(), minlength=NUM_BINS * columns)
-    return flat.reshape(columns, NUM_BINS)
+    """Count values per decile bin: [10] for a vector, [columns, 10] for a matrix.
+
+    The counts equal those of ``bin_indices``, but no value is binned on its
+    own: each column is sorted once and the number of values below each edge
+    is a binary search in the sorted column. The count of bin k is then the
+    number of values below edge k minus the number below edge k - 1.
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    if edges.ndim == 1:
+        return sorted_bin_counts(edges, np.sort(values))
+    return sorted_bin_counts(edges, np.sort(values.T, axis=1))
+
+
+def sorted_bin_counts(edges: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Count sorted values per decile bin, as ``bin_counts`` does.
+
+    ``ordered`` is a sorted vector with ``edges`` of shape [9], or an array
+    [columns, rows] whose rows are sorted, with ``edges`` [columns, 9].
+    """
+    if edges.ndim == 1:
+        below = np.searchsorted(ordered, edges, side="left")
+        return np.diff(below, prepend=0, append=len(ordered))
+    columns, rows = ordered.shape
+    below = np.empty((columns, NUM_BINS + 1), dtype=np.int64)
+    below[:, 0] = 0
+    below[:, NUM_BINS] = rows
+    for column in range(columns):
+        below[column, 1:NUM_BINS] = np.searchsorted(
+            ordered[column], edges[column], side="left"
+        )
+    return np.diff(below, axis=1)
 
 
 def probability_histogram_edges() -> np.ndarray:
