@@ -100,6 +100,9 @@ class ProfileScoresFn(beam.CombineFn):
         self._edges = np.array([f["decile_edges"] for f in per_feature], np.float64)
         self._minimum = np.array([f["min"] for f in per_feature], np.float64)
         self._maximum = np.array([f["max"] for f in per_feature], np.float64)
+        # The 9 decile edges, then the minimum: one comparison pass counts both
+        # the bins and the values below the training range.
+        self._below_thresholds = np.column_stack([self._edges, self._minimum])
         self._probability_edges = np.array(
             training["probability"]["decile_edges"], np.float64
         )
@@ -109,21 +112,18 @@ class ProfileScoresFn(beam.CombineFn):
 
     def add_input(self, accumulator: ScoreProfile, batch: ScoredBatch):
         features = batch.features
-        accumulator.rows += len(features)
-        # The bin, below-min and above-max counts all come from one sort per column.
-        ordered = np.sort(features.T, axis=1)
-        accumulator.feature_bins += statistics.sorted_bin_counts(self._edges, ordered)
+        rows = len(features)
+        accumulator.rows += rows
+        # Free when the reader built the features column-major, as it does
+        # unless a column needed the per-column conversion.
+        columns = np.ascontiguousarray(features.T)
+        below = statistics.count_compared(np.less, self._below_thresholds, columns)
+        accumulator.feature_bins += statistics.bins_from_below(below[:, :-1], rows)
+        accumulator.below_min += below[:, -1]
+        accumulator.above_max += statistics.count_compared(
+            np.greater, self._maximum[:, np.newaxis], columns
+        )[:, 0]
         accumulator.feature_sums += features.sum(axis=0)
-        for column in range(len(ordered)):
-            values = ordered[column]
-            accumulator.below_min[column] += np.searchsorted(
-                values, self._minimum[column], side="left"
-            )
-            # np.sort puts NaN after +inf, so NaN is not counted, as with `>`.
-            at_most_max, finite_or_inf = np.searchsorted(
-                values, (self._maximum[column], np.inf), side="right"
-            )
-            accumulator.above_max[column] += finite_or_inf - at_most_max
         accumulator.probability_bins += statistics.bin_counts(
             self._probability_edges, batch.probability
         )
