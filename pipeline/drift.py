@@ -3,10 +3,11 @@
 The scoring step emits, next to each scored table, the batch's features and
 predictions. ``ProfileScoresFn`` folds those into fixed-size histograms: per
 feature 10 decile-bin counts, the sum and the counts below the training
-minimum and above the training maximum. Its cost grows with features times
-bins, not with rows, and Beam lifts ``add_input`` into the scoring stage, so
-only the small accumulators cross the shuffle. ``drift_summary`` turns the
-merged histograms into the ``drift`` record of ``summary.json``.
+minimum and above the training maximum. The accumulator's size grows with
+features times bins, not with rows, and Beam lifts ``add_input`` into the
+scoring stage, so only the small accumulators cross the shuffle.
+``drift_summary`` turns the merged histograms into the ``drift`` record of
+``summary.json``.
 """
 
 import dataclasses
@@ -99,6 +100,9 @@ class ProfileScoresFn(beam.CombineFn):
         self._edges = np.array([f["decile_edges"] for f in per_feature], np.float64)
         self._minimum = np.array([f["min"] for f in per_feature], np.float64)
         self._maximum = np.array([f["max"] for f in per_feature], np.float64)
+        # The 9 decile edges, then the minimum: one comparison pass counts both
+        # the bins and the values below the training range.
+        self._below_thresholds = np.column_stack([self._edges, self._minimum])
         self._probability_edges = np.array(
             training["probability"]["decile_edges"], np.float64
         )
@@ -108,11 +112,18 @@ class ProfileScoresFn(beam.CombineFn):
 
     def add_input(self, accumulator: ScoreProfile, batch: ScoredBatch):
         features = batch.features
-        accumulator.rows += len(features)
-        accumulator.feature_bins += statistics.bin_counts(self._edges, features)
+        rows = len(features)
+        accumulator.rows += rows
+        # Free when the reader built the features column-major, as it does
+        # unless a column needed the per-column conversion.
+        columns = np.ascontiguousarray(features.T)
+        below = statistics.count_compared(np.less, self._below_thresholds, columns)
+        accumulator.feature_bins += statistics.bins_from_below(below[:, :-1], rows)
+        accumulator.below_min += below[:, -1]
+        accumulator.above_max += statistics.count_compared(
+            np.greater, self._maximum[:, np.newaxis], columns
+        )[:, 0]
         accumulator.feature_sums += features.sum(axis=0)
-        accumulator.below_min += (features < self._minimum).sum(axis=0)
-        accumulator.above_max += (features > self._maximum).sum(axis=0)
         accumulator.probability_bins += statistics.bin_counts(
             self._probability_edges, batch.probability
         )

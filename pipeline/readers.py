@@ -53,7 +53,7 @@ class FeatureBatch:
 
     source: str
     rows: np.ndarray  # int64, 1-based record numbers in ``source``
-    ids: list[str]
+    ids: pa.Array  # string, no nulls
     features: np.ndarray  # float64, shape [n, 30], in schema order
     labels: np.ndarray  # int8: 1 malignant, 0 benign, NO_LABEL otherwise
 
@@ -142,25 +142,56 @@ def _value_problem(name: str, value: float, is_null: bool) -> str | None:
     return None
 
 
+def _feature_matrix(columns: list[pa.Array]) -> np.ndarray:
+    """Return float64 columns as one [n, 30] array, with NaN for nulls.
+
+    The array is column-major (Fortran order): Arrow writes it in one call,
+    and the drift profile sorts its columns faster than those of a row-major
+    copy.
+    """
+    names = [str(j) for j in range(len(columns))]
+    batch = pa.RecordBatch.from_arrays(columns, names=names)
+    return np.asarray(batch.to_tensor(null_to_nan=True, row_major=False))
+
+
+def _null_mask(columns: list[pa.Array]) -> np.ndarray | None:
+    """Return an [n, 30] mask of the null values, or None if there are none."""
+    if not any(column.null_count for column in columns):
+        return None
+    return np.column_stack(
+        [column.is_null().to_numpy(zero_copy_only=False) for column in columns]
+    )
+
+
 def _split_valid_rows(
     source: str,
     rows: np.ndarray,
-    ids: list[str],
+    ids: pa.Array,
     features: np.ndarray,
-    null_mask: np.ndarray,
+    null_mask: np.ndarray | None,
     labels: np.ndarray,
     raw_values,
     text_mask: np.ndarray | None = None,
 ) -> Iterator[FeatureBatch | RejectedRow]:
     """Yield the rows with finite, present features and reject the others.
 
-    ``raw_values(i)`` returns the file's values of row ``i`` for the record.
-    ``text_mask`` marks the values that were text but not a number.
+    ``null_mask`` is None when no value is null. ``raw_values(i)`` returns the
+    file's values of row ``i`` for the record. ``text_mask`` marks the values
+    that were text but not a number.
     """
-    bad = null_mask.any(axis=1) | ~np.isfinite(features).all(axis=1)
+    # A sum is finite only when every term is (an overflow makes it infinite,
+    # not finite), so a finite sum clears the whole batch in one pass.
+    if null_mask is None and np.isfinite(features.sum()):
+        yield FeatureBatch(source, rows, ids, features, labels)
+        return
+    bad = ~np.isfinite(features).all(axis=1)
+    if null_mask is not None:
+        bad |= null_mask.any(axis=1)
     if not bad.any():
         yield FeatureBatch(source, rows, ids, features, labels)
         return
+    if null_mask is None:
+        null_mask = np.zeros(features.shape, dtype=bool)
     for i in np.flatnonzero(bad):
         problems = [
             f"non-numeric value in {_FEATURES[j]}"
@@ -177,15 +208,16 @@ def _split_valid_rows(
         yield FeatureBatch(
             source,
             rows[good],
-            [ids[i] for i in np.flatnonzero(good)],
+            ids.filter(pa.array(good)),
             features[good],
             labels[good],
         )
 
 
-def _row_keys(source: str, rows: np.ndarray) -> list[str]:
+def _row_keys(source: str, rows: np.ndarray) -> pa.Array:
     """Build stable ids for files without an id column: path and row number."""
-    return [f"{source}:{r}" for r in rows.tolist()]
+    numbers = pc.cast(pa.array(rows), pa.string())
+    return pc.binary_join_element_wise(f"{source}:", numbers, "")
 
 
 # --------------------------------------------------------------------------
@@ -314,14 +346,10 @@ def _csv_batch(
     n = batch.num_rows
     rows = np.arange(offset + 1, offset + n + 1, dtype=np.int64)
     columns = [batch.column(c) for c in layout.feature_columns]
-    features = np.column_stack(
-        [c.to_numpy(zero_copy_only=False) for c in columns]
-    ).astype(np.float64, copy=False)
-    null_mask = np.column_stack(
-        [c.is_null().to_numpy(zero_copy_only=False) for c in columns]
-    )
+    features = _feature_matrix(columns)
+    null_mask = _null_mask(columns)
     if layout.id_column:
-        ids = batch.column(layout.id_column).to_pylist()
+        ids = batch.column(layout.id_column)
     else:
         ids = _row_keys(path, rows)
     labels = None
@@ -331,7 +359,7 @@ def _csv_batch(
     def raw_values(i: int) -> dict:
         values = {}
         if layout.id_column:
-            values[layout.id_column] = ids[i]
+            values[layout.id_column] = ids[i].as_py()
         if labels is not None:
             values[layout.label_column] = labels[i].as_py()
         for name, column in zip(layout.feature_columns, columns):
@@ -392,7 +420,7 @@ def _read_csv_records(
         batch = FeatureBatch(
             source=path,
             rows=rows,
-            ids=list(pending_ids),
+            ids=pa.array(pending_ids, type=pa.string()),
             features=np.array(pending_values, dtype=np.float64).reshape(
                 -1, len(_FEATURES)
             ),
@@ -497,15 +525,48 @@ def _nan_text(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pc.fill_null(pc.equal(text, "nan"), False).to_numpy(zero_copy_only=False)
 
 
-def _id_strings(column: pa.Array) -> list[str | None]:
-    """Return ``str(v)`` of each id, or None for a null id.
+def _id_strings(column: pa.Array) -> pa.Array:
+    """Return a string array of ``str(v)`` of each id, null for a null id.
 
     String and integer columns are cast in Arrow, which gives the same text
     as ``str`` without a Python call per row. Other types go through ``str``.
     """
     if pa.types.is_string(column.type) or pa.types.is_integer(column.type):
-        return pc.cast(column, pa.string()).to_pylist()
-    return [None if v is None else str(v) for v in column.to_pylist()]
+        return pc.cast(column, pa.string())
+    texts = [None if v is None else str(v) for v in column.to_pylist()]
+    return pa.array(texts, type=pa.string())
+
+
+def _parquet_features(
+    columns: list[pa.Array],
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Return the features, the null mask and the non-number mask of a batch.
+
+    When Arrow casts every column to float64 (numeric columns, and text
+    columns whose values all parse as numbers), the batch goes through
+    ``_feature_matrix``. Otherwise each column is converted by
+    ``_to_float64``. The masks are None when no value is null or non-numeric.
+    """
+    try:
+        floats = [
+            column
+            if pa.types.is_float64(column.type)
+            else pc.cast(column, pa.float64(), safe=False)
+            for column in columns
+        ]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    else:
+        return _feature_matrix(floats), _null_mask(columns), None
+    converted = [_to_float64(column) for column in columns]
+    features = np.column_stack([v for v, _, _ in converted])
+    null_mask = np.column_stack([m for _, m, _ in converted])
+    text_mask = None
+    if any(t is not None for _, _, t in converted):
+        text_mask = np.column_stack(
+            [np.zeros(len(v), bool) if t is None else t for v, _, t in converted]
+        )
+    return features, null_mask, text_mask
 
 
 def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
@@ -538,22 +599,13 @@ def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | Rejected
                 continue
             rows = np.arange(offset + 1, offset + n + 1, dtype=np.int64)
             offset += n
-            converted = [_to_float64(batch.column(c)) for c in feature_columns]
-            features = np.column_stack([v for v, _, _ in converted])
-            null_mask = np.column_stack([m for _, m, _ in converted])
-            text_mask = None
-            if any(t is not None for _, _, t in converted):
-                text_mask = np.column_stack(
-                    [np.zeros(n, bool) if t is None else t for _, _, t in converted]
-                )
+            features, null_mask, text_mask = _parquet_features(
+                [batch.column(c) for c in feature_columns]
+            )
             if id_column:
-                id_values = batch.column(id_column)
-                ids = _id_strings(id_values)
-                if id_values.null_count:
-                    ids = [
-                        f"{path}:{r}" if v is None else v
-                        for v, r in zip(ids, rows.tolist())
-                    ]
+                ids = _id_strings(batch.column(id_column))
+                if ids.null_count:
+                    ids = pc.coalesce(ids, _row_keys(path, rows))
             else:
                 ids = _row_keys(path, rows)
             labels = None

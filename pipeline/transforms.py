@@ -115,7 +115,7 @@ class ScoreBatchesFn(beam.DoFn):
         )
         yield pa.Table.from_arrays(
             [
-                pa.array(batch.ids, type=pa.string()),
+                batch.ids,
                 pa.array(probability.astype(np.float64)),
                 pa.array(predicted),
                 pa.repeat(pa.scalar(self._model.model_version, pa.string()), n),

@@ -90,6 +90,27 @@ def test_out_of_range_counts():
     assert profile.above_max.sum() == 1
 
 
+def test_range_counts_match_comparisons():
+    features, probabilities = _training()
+    training = statistics.training_statistics(features, probabilities)
+    combine = drift.ProfileScoresFn(training)
+    minimum = features.min(axis=0)
+    maximum = features.max(axis=0)
+    scored = features[:50].copy()
+    scored[0, 0] = np.nan
+    scored[1, 0] = np.inf
+    scored[2, 0] = -np.inf
+    scored[3:6, 1] = minimum[1]
+    scored[6:9, 1] = maximum[1]
+
+    profile = _profile(combine, [_scored_batch(scored, probabilities[:50])])
+
+    np.testing.assert_array_equal(profile.below_min, (scored < minimum).sum(axis=0))
+    np.testing.assert_array_equal(profile.above_max, (scored > maximum).sum(axis=0))
+    assert profile.below_min[0] == 1
+    assert profile.above_max[0] == 1
+
+
 def test_training_rows_have_no_drift():
     features, probabilities = _training()
     training = statistics.training_statistics(features, probabilities)

@@ -36,4 +36,7 @@ def test_label_codes_of_integer_column():
 def test_id_strings_match_str(column):
     expected = [None if v is None else str(v) for v in column.to_pylist()]
 
-    assert readers._id_strings(column) == expected
+    ids = readers._id_strings(column)
+
+    assert ids.type == pa.string()
+    assert ids.to_pylist() == expected

@@ -83,6 +83,30 @@ def test_bin_counts_matrix_matches_columns():
         assert counts[column].tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bin_counts_match_bin_indices(seed):
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(size=(500, 4)), 1)
+    values[:20, 0] = np.nan
+    values[20:30, 1] = np.inf
+    values[30:40, 1] = -np.inf
+    edges = np.sort(np.round(rng.normal(size=(4, 9)), 1), axis=1)
+    # Ties: edges that coincide, and values equal to an edge.
+    edges[2, :4] = 0.0
+    values[40:140, 2] = 0.0
+    values[140:150, 3] = edges[3, 4]
+
+    counts = statistics.bin_counts(edges, values)
+
+    bins = statistics.bin_indices(edges, values)
+    for column in range(values.shape[1]):
+        expected = np.bincount(bins[:, column], minlength=statistics.NUM_BINS)
+        assert counts[column].tolist() == expected.tolist(), column
+    vector = statistics.bin_counts(edges[1], values[:, 1])
+    expected = np.bincount(bins[:, 1], minlength=statistics.NUM_BINS)
+    assert vector.tolist() == expected.tolist()
+
+
 def test_probability_histogram_includes_one():
     counts = statistics.probability_histogram(np.array([0.0, 0.049, 0.05, 1.0]))
 
