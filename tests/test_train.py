@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from train import cli, data, distributed, run, trainer
+from train import cli, cv, data, distributed, run, trainer
 from train.model import LogisticRegression, per_example_loss
 from wdbc import dataset, schema
 
@@ -575,3 +575,112 @@ def test_cv_folds_log_no_retracing_warning(tmp_path, caplog):
     # one process, so the export's own function may be traced often here.
     messages = [record.getMessage() for record in caplog.records]
     assert not [m for m in messages if "run_epochs" in m and "retracing" in m]
+
+
+def _write_class_subset(path: Path, malignant: int, benign: int) -> str:
+    """Write the first ``malignant`` M rows, then the first ``benign`` B rows."""
+    rows = Path(dataset.DEFAULT_DATA_PATH).read_text().splitlines()
+    chosen = [row for row in rows if ",M," in row][:malignant]
+    chosen += [row for row in rows if ",B," in row][:benign]
+    path.write_text("\n".join(chosen) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("malignant", "benign", "problem"),
+    [
+        (4, 26, "the test split has no malignant (M) rows"),
+        (0, 40, "the training split has no malignant (M) rows"),
+        (15, 0, "the training split has no benign (B) rows"),
+    ],
+)
+def test_cli_one_class_split_fails_before_training(
+    tmp_path, capsys, malignant, benign, problem
+):
+    path = _write_class_subset(tmp_path / "subset.csv", malignant, benign)
+    output_dir = tmp_path / "out"
+
+    code = cli.main(["--data", path, "--output_dir", str(output_dir), "--no_plots"])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert path in error
+    assert problem in error
+    assert not output_dir.exists()
+
+
+def test_cli_too_few_rows_per_fold_suggests_folds(tmp_path, capsys):
+    # 6 M and 26 B rows leave 5 M rows in the training split.
+    path = _write_class_subset(tmp_path / "subset.csv", 6, 26)
+    output_dir = tmp_path / "out"
+
+    code = cli.main(["--data", path, "--output_dir", str(output_dir), "--folds", "6"])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert path in error
+    assert "--folds 6 needs at least 6 malignant (M) rows" in error
+    assert "found 5" in error
+    assert "--folds 5 or smaller" in error
+    assert not output_dir.exists()
+
+
+def test_small_data_enough_per_fold_trains(tmp_path):
+    path = _write_class_subset(tmp_path / "subset.csv", 6, 26)
+    output_dir = tmp_path / "out"
+    config = run.RunConfig(
+        data_path=path,
+        output_dir=str(output_dir),
+        options=trainer.TrainOptions(epochs=5, log_every_epochs=0),
+        folds=5,
+        write_plots=False,
+    )
+
+    run.run_training(config)
+
+    written = json.loads((output_dir / "metrics.json").read_text())
+    per_fold = written["cross_validation"]["per_fold"]
+    assert len(per_fold) == 5
+    assert all(fold["roc_auc"] is not None for fold in per_fold)
+    assert len(list((output_dir / "model").iterdir())) == 1
+
+
+def test_cv_summary_undefined_auc_is_null():
+    # The second fold holds out only benign rows, so its ROC AUC is undefined.
+    labels = np.array([1, 0, 1, 0, 0, 0], np.float32)
+    validation = cv.CrossValidation(
+        options=trainer.TrainOptions(),
+        labels=labels,
+        held_out_rows=[np.array([0, 1, 2, 3]), np.array([4, 5])],
+        out_of_fold_probabilities=np.array([0.9, 0.2, 0.6, 0.7, 0.1, 0.3]),
+        mean_validation_log_loss=[0.5],
+    )
+
+    summary = validation.summary(0.5)
+
+    assert summary["per_fold"][0]["roc_auc"] == 0.75
+    assert summary["per_fold"][1]["roc_auc"] is None
+    assert summary["roc_auc_mean"] == 0.75
+    assert summary["roc_auc_std"] == 0.0
+    json.dumps(summary, allow_nan=False)
+
+
+def test_failed_metrics_write_removes_export(tmp_path):
+    output_dir = tmp_path / "out"
+    # A folder where metrics.json belongs makes that write fail after export.
+    (output_dir / "metrics.json").mkdir(parents=True)
+    config = run.RunConfig(
+        data_path=dataset.DEFAULT_DATA_PATH,
+        output_dir=str(output_dir),
+        options=trainer.TrainOptions(epochs=2, log_every_epochs=0),
+        folds=0,
+        write_plots=False,
+    )
+
+    with pytest.raises(Exception, match="metrics.json"):
+        run.run_training(config)
+
+    model_root = output_dir / "model"
+    assert model_root.is_dir()
+    assert list(model_root.iterdir()) == []
+    assert not (output_dir / "history.json").exists()

@@ -32,24 +32,32 @@ class CrossValidation:
     mean_validation_log_loss: list[float]
 
     def fold_scores(self, threshold: float) -> list[dict]:
-        """Return each fold's held-out rows, accuracy, log loss and ROC AUC."""
+        """Return each fold's held-out rows, accuracy, log loss and ROC AUC.
+
+        ROC AUC is None for a fold whose held-out rows are all of one class.
+        """
         scores = []
         for rows in self.held_out_rows:
             labels = self.labels[rows]
             probabilities = self.out_of_fold_probabilities[rows]
             predicted = metrics.predict_classes(probabilities, threshold)
+            auc = metrics.roc_auc(labels, probabilities)
             scores.append(
                 {
                     "rows": len(rows),
                     "accuracy": float(np.mean(predicted == labels)),
                     "log_loss": metrics.log_loss(labels, probabilities),
-                    "roc_auc": metrics.roc_auc(labels, probabilities),
+                    "roc_auc": None if np.isnan(auc) else auc,
                 }
             )
         return scores
 
     def summary(self, threshold: float) -> dict:
-        """Return the configuration and mean and std (ddof=0) of each score."""
+        """Return the configuration and mean and std (ddof=0) of each score.
+
+        The mean and std of a score skip folds where it is None, and are
+        None when no fold defines it.
+        """
         folds = self.fold_scores(threshold)
         result = {
             "folds": len(self.held_out_rows),
@@ -59,9 +67,10 @@ class CrossValidation:
             "threshold": threshold,
         }
         for key in ("accuracy", "log_loss", "roc_auc"):
-            values = np.array([fold[key] for fold in folds], np.float64)
-            result[f"{key}_mean"] = float(np.mean(values))
-            result[f"{key}_std"] = float(np.std(values))
+            defined = [fold[key] for fold in folds if fold[key] is not None]
+            values = np.array(defined, np.float64)
+            result[f"{key}_mean"] = float(np.mean(values)) if defined else None
+            result[f"{key}_std"] = float(np.std(values)) if defined else None
         result["per_fold"] = folds
         return result
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from wdbc import schema
+from wdbc.dataset import DataError
 
 # The split of the TensorFlow guide "Logistic regression for binary
 # classification with Core APIs": 75% of rows for training, sampled with
@@ -26,6 +27,48 @@ def min_rows_for_split(folds: int) -> int:
     """Return the fewest labeled rows that leave every fold two or more rows."""
     train_rows = max(2, 2 * folds)
     return math.ceil(train_rows / TRAIN_FRACTION) + 1
+
+
+def check_class_counts(
+    path: str, train: pd.DataFrame, test: pd.DataFrame, folds: int
+) -> None:
+    """Raise DataError unless both splits and every CV fold can hold both classes.
+
+    Log loss, ROC AUC and the threshold rules need malignant and benign rows
+    in the training and the test split. Stratified k-fold deals each class's
+    training rows into ``folds`` parts, so every held-out fold gets both
+    classes only when the training split has at least ``folds`` rows of each.
+    """
+    names = {schema.MALIGNANT: "malignant", schema.BENIGN: "benign"}
+    for split_name, rows in (("training", train), ("test", test)):
+        counts = rows[schema.LABEL_COLUMN].value_counts()
+        for label, name in names.items():
+            if counts.get(label, 0) == 0:
+                raise DataError(
+                    f"{path}: the {split_name} split has no {name} "
+                    f"({label}) rows ({_count_text(counts)} of {len(rows)} rows); "
+                    "both splits need rows of each class, so supply a file with "
+                    "more rows of each class"
+                )
+    if not folds:
+        return
+    counts = train[schema.LABEL_COLUMN].value_counts()
+    for label, name in names.items():
+        found = int(counts.get(label, 0))
+        if found < folds:
+            smaller = f"--folds {found} or smaller, or " if found >= 2 else ""
+            raise DataError(
+                f"{path}: --folds {folds} needs at least {folds} {name} ({label}) "
+                f"rows in the training split, found {found}; pass {smaller}"
+                "--folds 0 to skip cross-validation"
+            )
+
+
+def _count_text(counts: pd.Series) -> str:
+    return ", ".join(
+        f"{int(counts.get(label, 0))} {label}"
+        for label in (schema.MALIGNANT, schema.BENIGN)
+    )
 
 
 def features_of(frame: pd.DataFrame) -> np.ndarray:

@@ -181,8 +181,22 @@ def _upload_folder(local_dir: str, remote_dir: str) -> int:
     return len(relative_paths)
 
 
-def write_json(path: str, content: dict) -> None:
-    """Write ``content`` as indented JSON through Beam's FileSystems."""
-    encoded = (json.dumps(content, indent=2, allow_nan=False) + "\n").encode()
+def encode_json(content: dict) -> bytes:
+    """Encode ``content`` as indented JSON, raising ValueError on NaN or infinity."""
+    return (json.dumps(content, indent=2, allow_nan=False) + "\n").encode()
+
+
+def write_json(path: str, content: dict | bytes) -> None:
+    """Write ``content`` (a dict, or ``encode_json`` output) through FileSystems."""
+    encoded = content if isinstance(content, bytes) else encode_json(content)
     with FileSystems.create(path, mime_type="application/json") as handle:
         handle.write(encoded)
+
+
+def remove_version(version_dir: str) -> None:
+    """Delete an exported version folder, so scoring never picks it up."""
+    _LOGGER.warning("Removing model version %s because the run failed", version_dir)
+    if storage.is_remote(version_dir):
+        FileSystems.delete([version_dir])
+    else:
+        shutil.rmtree(version_dir, ignore_errors=True)

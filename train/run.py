@@ -60,7 +60,8 @@ def run_training(config: RunConfig) -> RunOutcome:
     """Train, export and write metrics.json, history.json and plots/.
 
     Raises wdbc.dataset.DataError before any training when the data file is
-    missing or invalid, and OutputDirError when a remote ``output_dir``
+    missing or invalid or a split or CV fold would lack a class, and
+    OutputDirError when a remote ``output_dir``
     cannot be listed.
     """
     _check_config(config)
@@ -69,6 +70,7 @@ def run_training(config: RunConfig) -> RunOutcome:
     tf.config.experimental.enable_op_determinism()
 
     train_rows, test_rows = load_split(config.data_path, max(config.folds, 2))
+    data.check_class_counts(config.data_path, train_rows, test_rows, config.folds)
     data_sha256 = dataset.file_sha256(config.data_path)
     _LOGGER.info(
         "Split %d rows into %d training and %d test rows",
@@ -148,9 +150,7 @@ def run_training(config: RunConfig) -> RunOutcome:
 
     raw_train_float64 = train_rows.loc[:, list(schema.FEATURE_NAMES)].to_numpy(float)
     training = statistics.training_statistics(raw_train_float64, p_train)
-    model_dir = export.export_model(
-        serving, model_root, {statistics.METADATA_KEY: training}
-    )
+    model_dir = FileSystems.join(model_root, model_version)
     hyperparameters = dataclasses.asdict(options)
     hyperparameters.update(
         threshold=threshold,
@@ -191,18 +191,31 @@ def run_training(config: RunConfig) -> RunOutcome:
             "test_rows": len(test_rows),
         },
     }
-    export.write_json(FileSystems.join(config.output_dir, METRICS_FILENAME), summary)
-    export.write_json(
-        FileSystems.join(config.output_dir, HISTORY_FILENAME),
-        {"epochs": result.history},
+    # Encoding first rejects NaN before anything is written. The export comes
+    # next, and it is removed again if a later write fails, so a failed run
+    # leaves no model version that scoring would take as the newest.
+    metrics_json = export.encode_json(summary)
+    history_json = export.encode_json({"epochs": result.history})
+    exported_dir = export.export_model(
+        serving, model_root, {statistics.METADATA_KEY: training}
     )
-    if config.write_plots:
-        plots.write_all(
-            FileSystems.join(config.output_dir, PLOTS_SUBDIR),
-            result.history,
-            {"train": (y_train, p_train), "test": (y_test, p_test)},
-            threshold,
+    try:
+        export.write_json(
+            FileSystems.join(config.output_dir, METRICS_FILENAME), metrics_json
         )
+        export.write_json(
+            FileSystems.join(config.output_dir, HISTORY_FILENAME), history_json
+        )
+        if config.write_plots:
+            plots.write_all(
+                FileSystems.join(config.output_dir, PLOTS_SUBDIR),
+                result.history,
+                {"train": (y_train, p_train), "test": (y_test, p_test)},
+                threshold,
+            )
+    except BaseException:
+        export.remove_version(exported_dir)
+        raise
     _LOGGER.info(
         "Test accuracy %.4f, log loss %.4f, ROC AUC %.4f; metrics in %s",
         summary["test_accuracy"],
