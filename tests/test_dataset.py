@@ -131,6 +131,8 @@ def _corrupt(tmp_path, row_index: int, column: int | None, value) -> str:
         (19, 5, "abc", "non-numeric value 'abc' for area_mean"),
         (29, 2, "", "missing value for radius_mean"),
         (39, 31, "nan", "non-finite value 'nan' for fractal_dimension_worst"),
+        (5, 2, "1e39", "value '1e39' for radius_mean is outside the float32 range"),
+        (7, 17, "-3.5e38", "value '-3.5e38' for compactness_se is outside the float32"),
     ],
 )
 def test_invalid_cell_names_file_row_problem(
@@ -179,3 +181,11 @@ def test_empty_file_raises(tmp_path):
 
 def test_data_error_is_value_error():
     assert issubclass(dataset.DataError, ValueError)
+
+
+def test_largest_float32_value_accepted(tmp_path):
+    path = _corrupt(tmp_path, 5, 2, "3.4e38")
+
+    loaded = dataset.load_labeled(path)
+
+    assert loaded["radius_mean"].iloc[5] == 3.4e38

@@ -97,6 +97,16 @@ def test_constant_feature_gets_unit_std():
     assert np.all(normalization.apply(features)[:, 1] == 0.0)
 
 
+def test_std_below_float32_normal_gets_unit_std():
+    # Float64 std 6.8e-47 would round to 0 in the float32 export.
+    features = np.zeros((10, 2), dtype=np.float32)
+    features[:, 0] = np.arange(10)
+    features[0, 1] = np.float32(1e-45)
+    normalization = data.Normalization.fit(features)
+    assert normalization.std[1] == 1.0
+    assert np.all(np.isfinite(normalization.apply(features)))
+
+
 def test_labels_malignant_is_one(split):
     labels = data.labels_of(split[0])
     is_malignant = (split[0][schema.LABEL_COLUMN] == "M").to_numpy()
@@ -684,3 +694,25 @@ def test_failed_metrics_write_removes_export(tmp_path):
     assert model_root.is_dir()
     assert list(model_root.iterdir()) == []
     assert not (output_dir / "history.json").exists()
+
+
+def test_cli_normalized_overflow_fails_before_training(tmp_path, capsys):
+    rows = [
+        line.split(",") for line in Path(dataset.DEFAULT_DATA_PATH).read_text().split()
+    ]
+    # Both values are float32, but 3.4e38 minus a mean near -3e38 is not.
+    for index, row in enumerate(rows):
+        row[2] = "3.4e38" if index % 20 == 0 else "-3.4e38"
+    path = tmp_path / "overflow.csv"
+    path.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    output_dir = tmp_path / "out"
+
+    code = cli.main(["--data", str(path), "--output_dir", str(output_dir)])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert str(path) in error
+    assert "value 3.4e+38 for radius_mean overflows float32 when normalized" in error
+    row_number = int(error.split(": row ")[1].split(":")[0])
+    assert (row_number - 1) % 20 == 0
+    assert not output_dir.exists()

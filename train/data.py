@@ -16,6 +16,10 @@ TRAIN_FRACTION = 0.75
 SPLIT_RANDOM_STATE = 1
 
 
+# Smallest standard deviation used as is by Normalization.fit.
+_MIN_STD = float(np.finfo(np.float32).tiny)
+
+
 def split_train_test(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (train, test) rows, split as in the TensorFlow guide."""
     train = frame.sample(frac=TRAIN_FRACTION, random_state=SPLIT_RANDOM_STATE)
@@ -92,19 +96,49 @@ class Normalization:
     def fit(cls, features: np.ndarray) -> "Normalization":
         """Compute the statistics of ``features`` (population std, ddof=0).
 
-        A feature that is constant in ``features`` gets std 1, so it maps to
-        0 instead of dividing by zero.
+        A feature whose std is below the smallest normal float32 (about
+        1.2e-38) gets std 1, so it maps to about 0. This covers a constant
+        feature (std 0) and a std that float32 would round to 0, because
+        either would divide by zero in the export's float32 arithmetic.
         """
         values = np.asarray(features, dtype=np.float64)
         mean = values.mean(axis=0)
         std = values.std(axis=0)
-        std = np.where(std > 0, std, 1.0)
+        std = np.where(std >= _MIN_STD, std, 1.0)
         return cls(mean=mean.astype(np.float32), std=std.astype(np.float32))
 
     def apply(self, features: np.ndarray) -> np.ndarray:
         """Return (features - mean) / std in float32, as the export computes it."""
         values = np.asarray(features, dtype=np.float32)
         return (values - self.mean) / self.std
+
+
+def check_normalized(
+    path: str, normalization: Normalization, splits: dict[str, pd.DataFrame]
+) -> None:
+    """Raise DataError naming the first value whose normalized value is not finite.
+
+    Values inside the float32 range can still overflow in the export's
+    float32 ``(x - mean) / std``, for example 3e38 in a column whose mean is
+    -3e38. Row numbers count data rows from 1, as the loader's messages do.
+    """
+    for split_name, rows in splits.items():
+        with np.errstate(over="ignore", invalid="ignore"):
+            normalized = normalization.apply(features_of(rows))
+        bad = np.argwhere(~np.isfinite(normalized))
+        if len(bad) == 0:
+            continue
+        position, column = bad[0]
+        name = schema.FEATURE_NAMES[column]
+        value = float(rows[name].iloc[position])
+        row_number = rows.index[position] + 1
+        raise DataError(
+            f"{path}: row {row_number}: value {value!r} for {name} overflows "
+            f"float32 when normalized with the training rows' mean "
+            f"{normalization.mean[column]:.6g} and std "
+            f"{normalization.std[column]:.6g} ({len(bad)} such values in the "
+            f"{split_name} split); rescale the column or remove the outlier"
+        )
 
 
 def kfold_indices(

@@ -82,6 +82,10 @@ def run_training(config: RunConfig) -> RunOutcome:
     raw_test = data.features_of(test_rows)
     y_train = data.labels_of(train_rows)
     y_test = data.labels_of(test_rows)
+    normalization = data.Normalization.fit(raw_train)
+    data.check_normalized(
+        config.data_path, normalization, {"training": train_rows, "test": test_rows}
+    )
 
     devices = distributed.select_devices(list(config.devices))
     strategy = distributed.make_strategy(devices)
@@ -121,7 +125,6 @@ def run_training(config: RunConfig) -> RunOutcome:
         config, cross_validation, y_train
     )
 
-    normalization = data.Normalization.fit(raw_train)
     result = trainer.train_model(
         strategy,
         normalization.apply(raw_train),

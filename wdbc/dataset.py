@@ -11,6 +11,7 @@ import logging
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from apache_beam.io.filesystems import FileSystems
 
@@ -27,6 +28,7 @@ _REQUIRED_HEADER_COLUMNS = (schema.ID_COLUMN, schema.LABEL_COLUMN) + (
     schema.FEATURE_NAMES
 )
 _HASH_CHUNK_BYTES = 1 << 20
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class DataError(ValueError):
@@ -66,8 +68,8 @@ def load_labeled(path: str, min_rows: int = 1) -> pd.DataFrame:
     schema order.
 
     Raises DataError for a missing file, rows of the wrong width, labels
-    other than M and B, missing or non-numeric feature values, and fewer
-    than ``min_rows`` data rows.
+    other than M and B, missing, non-numeric or non-finite feature values,
+    values outside the float32 range, and fewer than ``min_rows`` data rows.
     """
     records = _read_records(path)
     records = [(line, fields) for line, fields in records if _has_content(fields)]
@@ -203,6 +205,14 @@ def _parse_feature(where: str, name: str, value: str) -> float:
     if not math.isfinite(number):
         raise DataError(
             f"{where}: non-finite value {value!r} for {name}; expected a finite number"
+        )
+    # The model computes in float32, where a larger magnitude becomes inf.
+    with np.errstate(over="ignore"):
+        in_float32_range = bool(np.isfinite(np.float32(number)))
+    if not in_float32_range:
+        raise DataError(
+            f"{where}: value {value!r} for {name} is outside the float32 range; "
+            f"expected a magnitude of at most {_FLOAT32_MAX:.6g}"
         )
     return number
 
