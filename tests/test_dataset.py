@@ -1,13 +1,18 @@
 """Tests for wdbc.dataset: both file layouts and every DataError case."""
 
+import bz2
 import csv
+import gzip
 import hashlib
+import lzma
 import random
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import zstandard
 
 from wdbc import dataset, schema
 
@@ -189,3 +194,61 @@ def test_largest_float32_value_accepted(tmp_path):
     loaded = dataset.load_labeled(path)
 
     assert loaded["radius_mean"].iloc[5] == 3.4e38
+
+
+_COMPRESSORS = {
+    "gz": gzip.compress,
+    "bz2": bz2.compress,
+    "xz": lzma.compress,
+    "deflate": zlib.compress,
+    "zst": lambda raw: zstandard.ZstdCompressor().compress(raw),
+}
+
+
+@pytest.mark.parametrize("extension", sorted(_COMPRESSORS))
+def test_compressed_file_loads(tmp_path, uci_frame, extension):
+    path = tmp_path / f"wdbc.data.{extension}"
+    path.write_bytes(_COMPRESSORS[extension](Path(UCI_PATH).read_bytes()))
+
+    loaded = dataset.load_labeled(str(path))
+
+    pd.testing.assert_frame_equal(loaded, uci_frame)
+
+
+@pytest.mark.parametrize("extension", sorted(_COMPRESSORS))
+def test_truncated_compressed_file_raises(tmp_path, extension):
+    compressed = _COMPRESSORS[extension](Path(UCI_PATH).read_bytes())
+    path = tmp_path / f"cut.data.{extension}"
+    path.write_bytes(compressed[: len(compressed) // 2])
+
+    with pytest.raises(dataset.DataError) as caught:
+        dataset.load_labeled(str(path))
+
+    message = str(caught.value)
+    assert str(path) in message
+    assert "truncated or corrupt" in message
+
+
+def test_truncated_gzip_at_line_break_raises(tmp_path):
+    # The decompressed prefix ends on a line break, so every row parses.
+    raw = Path(UCI_PATH).read_bytes()
+    compressor = zlib.compressobj(wbits=31)
+    compressed = compressor.compress(raw[: raw.index(b"\n", 50_000) + 1])
+    compressed += compressor.flush(zlib.Z_SYNC_FLUSH)
+    path = tmp_path / "cut.data.gz"
+    path.write_bytes(compressed)
+
+    with pytest.raises(dataset.DataError, match="truncated or corrupt gzip data"):
+        dataset.load_labeled(str(path))
+
+
+def test_plain_text_named_gz_raises(tmp_path):
+    path = tmp_path / "plain.data.gz"
+    path.write_bytes(Path(UCI_PATH).read_bytes())
+
+    with pytest.raises(dataset.DataError) as caught:
+        dataset.load_labeled(str(path))
+
+    message = str(caught.value)
+    assert str(path) in message
+    assert "truncated or corrupt gzip data" in message

@@ -1,5 +1,6 @@
 """Tests for the training package: split, loss, SGD step, export, CLI."""
 
+import gzip
 import json
 import logging
 import subprocess
@@ -715,4 +716,18 @@ def test_cli_normalized_overflow_fails_before_training(tmp_path, capsys):
     assert "value 3.4e+38 for radius_mean overflows float32 when normalized" in error
     row_number = int(error.split(": row ")[1].split(":")[0])
     assert (row_number - 1) % 20 == 0
+    assert not output_dir.exists()
+
+
+def test_cli_truncated_gzip_fails_before_training(tmp_path, capsys):
+    compressed = gzip.compress(Path(dataset.DEFAULT_DATA_PATH).read_bytes())
+    path = tmp_path / "cut.data.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    output_dir = tmp_path / "out"
+
+    code = cli.main(["--data", str(path), "--output_dir", str(output_dir)])
+
+    assert code == 2
+    error = capsys.readouterr().err
+    assert f"{path}: truncated or corrupt gzip data" in error
     assert not output_dir.exists()
