@@ -97,6 +97,52 @@ def test_header_layout_trailing_empty_column(tmp_path, uci_frame):
     pd.testing.assert_frame_equal(loaded, uci_frame)
 
 
+def test_header_trailing_empty_column_rows_without_it(tmp_path, uci_frame):
+    # The header line ends with a comma, the data lines do not.
+    rows = [list(schema.UCI_COLUMNS) + [""]] + _uci_rows()
+    path = _write_rows(tmp_path / "trailing.csv", rows)
+
+    loaded = dataset.load_labeled(path)
+
+    pd.testing.assert_frame_equal(loaded, uci_frame)
+
+
+def test_header_trailing_empty_column_short_row_raises(tmp_path):
+    rows = [list(schema.UCI_COLUMNS) + [""]] + _uci_rows()
+    rows[3] = rows[3][:-1]
+    path = _write_rows(tmp_path / "trailing.csv", rows)
+
+    with pytest.raises(dataset.DataError, match="expected 32 to 33 columns, found 31"):
+        dataset.load_labeled(path)
+
+
+def test_labels_any_case_and_whitespace(tmp_path):
+    rows = _uci_rows()[:4]
+    for row, label in zip(rows, ["m", " b ", "M", "b"], strict=True):
+        row[1] = label
+    path = _write_rows(tmp_path / "lower.data", rows)
+
+    loaded = dataset.load_labeled(path)
+
+    assert list(loaded[schema.LABEL_COLUMN]) == ["M", "B", "M", "B"]
+
+
+def test_repeated_ids_logged_and_kept(tmp_path, caplog):
+    rows = _uci_rows()[:6]
+    rows[3][0] = rows[0][0]
+    rows[5][0] = rows[0][0]
+    path = _write_rows(tmp_path / "repeated.data", rows)
+
+    with caplog.at_level("WARNING", logger="wdbc.dataset"):
+        loaded = dataset.load_labeled(path)
+
+    assert len(loaded) == 6
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert path in warnings[0]
+    assert "2 rows repeat the id of an earlier row, the first at row 4" in warnings[0]
+
+
 def test_sha256_matches_hashlib():
     expected = hashlib.sha256(Path(UCI_PATH).read_bytes()).hexdigest()
     assert dataset.file_sha256(UCI_PATH) == expected
@@ -132,7 +178,7 @@ def _corrupt(tmp_path, row_index: int, column: int | None, value) -> str:
     [
         (4, None, ["1", "M", "2.0"], "expected 32 columns, found 3"),
         (9, 1, "X", "invalid diagnosis 'X'"),
-        (9, 1, "m", "invalid diagnosis 'm'"),
+        (9, 1, "malignant", "invalid diagnosis 'malignant'"),
         (19, 5, "abc", "non-numeric value 'abc' for area_mean"),
         (29, 2, "", "missing value for radius_mean"),
         (39, 31, "nan", "non-finite value 'nan' for fractal_dimension_worst"),

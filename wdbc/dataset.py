@@ -69,14 +69,16 @@ def load_labeled(path: str, min_rows: int = 1) -> pd.DataFrame:
     Accepts the headerless UCI layout (id, diagnosis, 30 features) and a CSV
     whose header names match ``schema.FEATURE_NAMES``, ``id`` and
     ``diagnosis`` after ``schema.normalize_column_name``. Header columns may
-    come in any order, and other columns are ignored. Returns columns ``id``
-    (str), ``diagnosis`` ("M" or "B") and the 30 features as float64, in
-    schema order.
+    come in any order, and other columns are ignored. Rows may leave out
+    header columns with empty names at the end of the header. Labels are
+    read case-insensitively with surrounding whitespace removed. Returns
+    columns ``id`` (str), ``diagnosis`` ("M" or "B") and the 30 features as
+    float64, in schema order. Repeated ids are kept and logged as a warning.
 
     Raises DataError for a missing file, a truncated or corrupt compressed
-    file, rows of the wrong width, labels
-    other than M and B, missing, non-numeric or non-finite feature values,
-    values outside the float32 range, and fewer than ``min_rows`` data rows.
+    file, rows of the wrong width, labels other than M and B, missing,
+    non-numeric or non-finite feature values, values outside the float32
+    range, and fewer than ``min_rows`` data rows.
     """
     records = _read_records(path)
     records = [(line, fields) for line, fields in records if _has_content(fields)]
@@ -87,12 +89,16 @@ def load_labeled(path: str, min_rows: int = 1) -> pd.DataFrame:
     if _looks_like_header(first_fields):
         positions = _header_positions(path, header_line, first_fields)
         width = len(first_fields)
+        # A header line that ends with a comma names an empty last column,
+        # which data lines without the trailing comma leave out.
+        min_width = width - _trailing_unnamed_columns(first_fields)
         data = records[1:]
         layout = "header"
         width_hint = "one value per header column"
     else:
         positions = list(range(len(schema.UCI_COLUMNS)))
         width = len(schema.UCI_COLUMNS)
+        min_width = width
         data = records
         layout = "UCI"
         width_hint = _layout_hint()
@@ -100,9 +106,10 @@ def load_labeled(path: str, min_rows: int = 1) -> pd.DataFrame:
     ids, labels, features = [], [], []
     for row_number, (line, fields) in enumerate(data, start=1):
         where = f"{path}: row {row_number} (line {line})"
-        if len(fields) != width:
+        if not min_width <= len(fields) <= width:
+            expected = str(width) if min_width == width else f"{min_width} to {width}"
             raise DataError(
-                f"{where}: expected {width} columns, found {len(fields)}; "
+                f"{where}: expected {expected} columns, found {len(fields)}; "
                 f"each row must have {width_hint}"
             )
         picked = [fields[i].strip() for i in positions]
@@ -121,6 +128,7 @@ def load_labeled(path: str, min_rows: int = 1) -> pd.DataFrame:
             "needed to split into training and test rows; supply a larger file"
         )
 
+    _warn_repeated_ids(path, ids)
     frame = pd.DataFrame(features, columns=list(schema.FEATURE_NAMES), dtype="float64")
     frame.insert(0, schema.LABEL_COLUMN, pd.Series(labels, dtype="object"))
     frame.insert(0, schema.ID_COLUMN, pd.Series(ids, dtype="object"))
@@ -209,6 +217,32 @@ def _zstd_decompress(raw: bytes) -> bytes:
     return b"".join(chunks)
 
 
+def _trailing_unnamed_columns(header: list[str]) -> int:
+    count = 0
+    for field in reversed(header):
+        if field.strip():
+            break
+        count += 1
+    return count
+
+
+def _warn_repeated_ids(path: str, ids: list[str]) -> None:
+    seen = set()
+    repeats = []
+    for row_number, row_id in enumerate(ids, start=1):
+        if row_id in seen:
+            repeats.append(row_number)
+        seen.add(row_id)
+    if repeats:
+        _LOGGER.warning(
+            "%s: %d rows repeat the id of an earlier row, the first at row %d; "
+            "all of them are used for training",
+            path,
+            len(repeats),
+            repeats[0],
+        )
+
+
 def _has_content(fields: list[str]) -> bool:
     return any(field.strip() for field in fields)
 
@@ -240,12 +274,15 @@ def _header_positions(path: str, line: int, fields: list[str]) -> list[int]:
 
 
 def _parse_label(where: str, value: str) -> str:
-    if value not in LABELS:
+    # Scoring matches labels the same way: stripped and case-insensitive.
+    label = value.strip().upper()
+    if label not in LABELS:
         raise DataError(
             f"{where}: invalid diagnosis {value!r}; expected "
-            f"{schema.MALIGNANT} (malignant) or {schema.BENIGN} (benign)"
+            f"{schema.MALIGNANT} (malignant) or {schema.BENIGN} (benign), in "
+            "either case"
         )
-    return value
+    return label
 
 
 def _parse_feature(where: str, name: str, value: str) -> float:
