@@ -731,3 +731,23 @@ def test_cli_truncated_gzip_fails_before_training(tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"{path}: truncated or corrupt gzip data" in error
     assert not output_dir.exists()
+
+
+def test_cli_diverged_training_fails(tmp_path, capsys):
+    output_dir = tmp_path / "out"
+    code = cli.main(
+        [
+            "--output_dir",
+            str(output_dir),
+            "--learning_rate",
+            "1e38",
+            "--epochs",
+            "3",
+            "--folds",
+            "0",
+            "--no_plots",
+        ]
+    )
+    assert code == 2
+    assert "Training diverged" in capsys.readouterr().err
+    assert not output_dir.exists()

@@ -33,6 +33,10 @@ class _RetracingWarningFilter(logging.Filter):
 tf.get_logger().addFilter(_RetracingWarningFilter())
 
 
+class TrainingDivergedError(ValueError):
+    """The weights became infinite or NaN during training."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainOptions:
     """Hyperparameters of one training run."""
@@ -176,6 +180,13 @@ def train_model(
     train_seconds = time.perf_counter() - started
     weights = model.w.numpy()
     bias = float(model.b.numpy())
+    finite_history = all(np.isfinite(list(record.values())).all() for record in history)
+    if not (np.all(np.isfinite(weights)) and np.isfinite(bias) and finite_history):
+        raise TrainingDivergedError(
+            f"Training diverged: the weights or losses are not finite after "
+            f"{options.epochs} epochs at learning rate {options.learning_rate}. "
+            "Lower --learning_rate."
+        )
 
     return TrainResult(
         weights=weights,
