@@ -31,7 +31,9 @@ def build_pipeline(
         started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
     shard_paths = (
         pipeline
-        | "ListShards" >> beam.Create(sorted(files))
+        # Create would reshuffle more than one value by default. SpreadShards
+        # is then the only shuffle, the one that spreads shards over workers.
+        | "ListShards" >> beam.Create(sorted(files), reshuffle=False)
         | "SpreadShards" >> beam.Reshuffle()
     )
     read = shard_paths | "ReadShards" >> beam.ParDo(

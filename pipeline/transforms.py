@@ -92,20 +92,27 @@ class ScoreBatchesFn(beam.DoFn):
         self._loads = Metrics.counter(_NAMESPACE, "model_loads")
 
     def setup(self):
-        self._loaded_here = False
+        # The model is loaded on the first batch, not here: the multi-process
+        # local runner sets up every stage in every worker process, also in
+        # those that are given no batch, and each load imports TensorFlow.
+        self._model = None
+
+    def _acquire_model(self) -> None:
+        loaded_here = False
 
         def load():
-            self._loaded_here = True
+            nonlocal loaded_here
+            loaded_here = True
             return load_model(self._version_dir)
 
         self._model = self._shared.acquire(load, tag=self._version_dir)
+        # Another thread of this process may have loaded it already.
+        if loaded_here:
+            self._loads.inc()
 
     def process(self, batch: readers.FeatureBatch):
-        # Counters only reach a step's metrics from inside a bundle, so the
-        # load made in setup() is counted on the first element.
-        if self._loaded_here:
-            self._loaded_here = False
-            self._loads.inc()
+        if self._model is None:
+            self._acquire_model()
         probability, predicted = self._model.predict(batch.features)
         self._rows_scored.inc(len(batch))
         self._batches.inc()

@@ -1,4 +1,4 @@
-"""The throughput benchmark's data generator, on a few thousand rows."""
+"""The throughput benchmark's data generator and summary, on small inputs."""
 
 import glob
 
@@ -70,3 +70,30 @@ def test_generated_shards_are_reused(tmp_path):
 
     assert again == first
     assert sum(pq.ParquetFile(p).metadata.num_rows for p in resized) == 300
+
+
+def _measurement(rows: int, wall: float, cpu: float) -> score_throughput.Measurement:
+    return score_throughput.Measurement(
+        case="beam-parquet",
+        rows=rows,
+        wall_seconds=wall,
+        max_rss_kib=1,
+        peak_tree_rss_kib=1,
+        cpu_seconds=cpu,
+        command=[],
+    )
+
+
+def test_summary_picks_fastest_run_per_metric():
+    # The run with the least wall time is not the one with the least CPU.
+    runs = [
+        _measurement(1_000, wall=2.0, cpu=5.0),
+        _measurement(1_000, wall=3.0, cpu=4.0),
+        _measurement(4_000, wall=5.0, cpu=8.0),
+        _measurement(4_000, wall=6.0, cpu=6.5),
+    ]
+
+    summary = score_throughput.summarize(runs)
+
+    assert summary["marginal_rows_per_second"]["beam-parquet"] == 1_000
+    assert summary["marginal_rows_per_cpu_second"]["beam-parquet"] == 1_200

@@ -223,6 +223,32 @@ def test_model_loaded_once_per_process(tmp_path, wdbc_frame, model_dir, version_
     assert model_lib.LOAD_COUNTS == {str(version_dir): 1}
 
 
+def test_model_not_loaded_without_batches(tmp_path, wdbc_frame, model_dir):
+    # Without a feature column every row is rejected, so nothing is scored.
+    pattern = _write_shards(
+        wdbc_frame.drop(columns=["texture_se"]), tmp_path / "shards", "csv"
+    )
+    model_lib.LOAD_COUNTS.clear()
+
+    result = score.run(
+        [
+            "--input",
+            pattern,
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(tmp_path / "scored"),
+        ]
+    )
+
+    counters = {
+        c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
+    }
+    assert counters["rows_rejected"] == len(wdbc_frame)
+    assert counters.get("batches_scored", 0) == 0
+    assert model_lib.LOAD_COUNTS == {}
+
+
 def test_export_metadata_is_plain_json(version_dir):
     metadata = json.loads((version_dir / schema.METADATA_RELPATH).read_text())
 
