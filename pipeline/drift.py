@@ -16,10 +16,9 @@ import logging
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import readers, transforms
+from pipeline import transforms
 from wdbc import schema, statistics
 
 _LOGGER = logging.getLogger(__name__)
@@ -260,15 +259,11 @@ class ScoreAndProfileFn(transforms.ScoreBatchesFn):
     ``ScoreBatchesFn`` passes through unchanged.
     """
 
-    def process(self, batch: readers.FeatureBatch):
-        for output in super().process(batch):
-            yield output
-            if isinstance(output, pa.Table):
-                probability = output.column(schema.PROBABILITY_KEY).to_numpy()
-                predicted = output.column(schema.CLASS_KEY).to_numpy()
-                yield beam.pvalue.TaggedOutput(
-                    PROFILE_TAG, ScoredBatch(batch.features, probability, predicted)
-                )
+    def scored_outputs(self, batch, probability, predicted):
+        yield beam.pvalue.TaggedOutput(
+            PROFILE_TAG,
+            ScoredBatch(batch.features, probability.astype(np.float64), predicted),
+        )
 
 
 class SummarizeDrift(beam.PTransform):

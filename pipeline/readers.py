@@ -37,6 +37,8 @@ _FEATURE_SET = frozenset(_FEATURES)
 _HEADER_WORDS = _FEATURE_SET | {schema.ID_COLUMN, schema.LABEL_COLUMN}
 _LABEL_CODES = {schema.MALIGNANT: 1, schema.BENIGN: 0}
 NO_LABEL = -1
+# The model computes in float32, where a larger magnitude becomes infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Bytes that pyarrow parses per block; blocks are then cut into batches.
 _CSV_BLOCK_BYTES = 8 << 20
@@ -139,6 +141,8 @@ def _value_problem(name: str, value: float, is_null: bool) -> str | None:
         return f"NaN in {name}"
     if math.isinf(value):
         return f"infinite value in {name}"
+    if abs(value) > FLOAT32_MAX:
+        return f"value {value!r} of {name} is outside the float32 range"
     return None
 
 
@@ -173,18 +177,21 @@ def _split_valid_rows(
     raw_values,
     text_mask: np.ndarray | None = None,
 ) -> Iterator[FeatureBatch | RejectedRow]:
-    """Yield the rows with finite, present features and reject the others.
+    """Yield the rows with present features in the float32 range; reject others.
 
     ``null_mask`` is None when no value is null. ``raw_values(i)`` returns the
     file's values of row ``i`` for the record. ``text_mask`` marks the values
     that were text but not a number.
     """
-    # A sum is finite only when every term is (an overflow makes it infinite,
-    # not finite), so a finite sum clears the whole batch in one pass.
-    if null_mask is None and np.isfinite(features.sum()):
+    # NaN fails every comparison, and min and max return NaN when a value is
+    # NaN, so this clears a batch without NaN, infinities or float32 overflows.
+    if null_mask is None and (
+        features.size == 0
+        or (features.min() >= -FLOAT32_MAX and features.max() <= FLOAT32_MAX)
+    ):
         yield FeatureBatch(source, rows, ids, features, labels)
         return
-    bad = ~np.isfinite(features).all(axis=1)
+    bad = ~(np.abs(features) <= FLOAT32_MAX).all(axis=1)
     if null_mask is not None:
         bad |= null_mask.any(axis=1)
     if not bad.any():

@@ -298,6 +298,11 @@ def _csv_bad_rows(frame, folder):
         elif number == 12:
             fields[HEADER.index("smoothness_mean")] = "1.2.3"
             rejected[number] = "non-numeric value '1.2.3' in smoothness_mean"
+        elif number == 13:
+            fields[HEADER.index("texture_worst")] = "-1e39"
+            rejected[number] = (
+                "value -1e+39 of texture_worst is outside the float32 range"
+            )
         else:
             scored.append(row)
         lines.append(_csv_line(fields))
@@ -315,6 +320,56 @@ def _csv_missing_column(frame, folder):
     _write_lines(folder / "missing_column.csv", lines)
     reason = "missing feature columns: texture_se"
     return Case("missing_column.csv", [], {n: reason for n in range(1, 6)})
+
+
+# Values that are finite in float64 but not usable by the float32 model:
+# 1-based row -> (feature values to set, exact rejection reason). The
+# normalized compactness_se of 3e38 overflows because its training std is
+# far below 1.
+_FLOAT32_PROBLEMS = {
+    2: (
+        {"compactness_se": 1e39},
+        "value 1e+39 of compactness_se is outside the float32 range",
+    ),
+    3: (
+        {"radius_mean": -1e308},
+        "value -1e+308 of radius_mean is outside the float32 range",
+    ),
+    4: (
+        {"radius_mean": 1e39, "compactness_se": 1e39},
+        "value 1e+39 of radius_mean is outside the float32 range; "
+        "value 1e+39 of compactness_se is outside the float32 range",
+    ),
+    6: (
+        {"compactness_se": 3e38},
+        "normalized value is not finite in compactness_se",
+    ),
+    7: (
+        {"compactness_se": 3e38, "smoothness_se": -3e38},
+        "normalized value is not finite in smoothness_se, compactness_se",
+    ),
+}
+
+
+def _float32_slice(frame, start, stop, id_block) -> tuple[_Slice, Case]:
+    data = _slice(frame, start, stop, id_block)
+    rows = data.scored()
+    rejected = {}
+    for number, (values, reason) in _FLOAT32_PROBLEMS.items():
+        for name, value in values.items():
+            data.features[number - 1, FEATURES.index(name)] = value
+        rejected[number] = reason
+    scored = [r for n, r in enumerate(rows, start=1) if n not in rejected]
+    return data, Case("", scored, rejected)
+
+
+def _csv_float32_range(frame, folder):
+    data, case = _float32_slice(frame, 225, 235, 18)
+    lines = [",".join(HEADER)]
+    lines += [_csv_line(_uci_fields(data, i)) for i in range(len(data.ids))]
+    _write_lines(folder / "float32_range.csv", lines)
+    case.name = "float32_range.csv"
+    return case
 
 
 CSV_CASES: dict[str, Callable] = {
@@ -337,6 +392,7 @@ CSV_CASES: dict[str, Callable] = {
     "missing_values.csv": _csv_missing_values,
     "bad_rows.csv": _csv_bad_rows,
     "missing_column.csv": _csv_missing_column,
+    "float32_range.csv": _csv_float32_range,
 }
 
 
@@ -483,6 +539,13 @@ def _pq_text_features(frame, folder):
     return Case("text_features.parquet", scored, rejected)
 
 
+def _pq_float32_range(frame, folder):
+    data, case = _float32_slice(frame, 370, 380, 33)
+    pq.write_table(_table(data), folder / "float32_range.parquet")
+    case.name = "float32_range.parquet"
+    return case
+
+
 PARQUET_CASES: dict[str, Callable] = {
     "plain.parquet": _pq_plain,
     "int64.parquet": _pq_int64,
@@ -496,6 +559,7 @@ PARQUET_CASES: dict[str, Callable] = {
     "duplicate_ids.parquet": _pq_duplicate_ids,
     "no_diagnosis.parquet": _pq_no_diagnosis,
     "text_features.parquet": _pq_text_features,
+    "float32_range.parquet": _pq_float32_range,
 }
 
 CASES = {"csv": CSV_CASES, "parquet": PARQUET_CASES}

@@ -15,6 +15,7 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import model as model_lib
+from pipeline import readers, transforms
 from pipeline import run as score
 from pipeline.graph import build_pipeline
 from pipeline.options import parse_args
@@ -279,3 +280,38 @@ def test_model_loaded_once_per_worker_process(
     assert counters["rows_scored"] == len(wdbc_frame)
     assert counters["batches_scored"] >= len(wdbc_frame) // batch_size
     assert counters["model_loads"] == len(scoring_pids)
+
+
+def _feature_batch(rows: int) -> readers.FeatureBatch:
+    features = np.arange(rows * 30, dtype=np.float64).reshape(rows, 30)
+    return readers.FeatureBatch(
+        source="shard.csv",
+        rows=np.arange(1, rows + 1, dtype=np.int64),
+        ids=pa.array([f"id-{i}" for i in range(rows)]),
+        features=features,
+        labels=np.zeros(rows, dtype=np.int8),
+    )
+
+
+def test_nan_probability_is_rejected():
+    batch = _feature_batch(4)
+    probability = np.array([0.1, np.nan, 0.9, np.nan], dtype=np.float32)
+    predicted = np.array([0, 0, 1, 0], dtype=np.int64)
+
+    def no_overflow(features):
+        return np.zeros(features.shape, dtype=bool)
+
+    kept, kept_probability, kept_predicted, rejected = transforms._reject_unscorable(
+        batch, probability, predicted, no_overflow
+    )
+
+    assert kept.rows.tolist() == [1, 3]
+    assert kept.ids.to_pylist() == ["id-0", "id-2"]
+    assert kept.features.tolist() == batch.features[[0, 2]].tolist()
+    assert kept_probability.tolist() == pytest.approx([0.1, 0.9])
+    assert kept_predicted.tolist() == [0, 1]
+    assert [r.row for r in rejected] == [2, 4]
+    reasons = {r.reason for r in rejected}
+    assert reasons == {"the model returned a NaN probability"}
+    assert rejected[0].values["id"] == "id-1"
+    assert rejected[0].values["radius_mean"] == 30.0
