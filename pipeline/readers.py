@@ -576,6 +576,65 @@ def _parquet_features(
     return features, null_mask, text_mask
 
 
+def _duplicated_columns(names: list[str]) -> list[str]:
+    """Return the schema names that more than one column maps to, in order."""
+    counts: dict[str, int] = {}
+    for name in names:
+        normalized = schema.normalize_column_name(name)
+        if normalized in _HEADER_WORDS:
+            counts[normalized] = counts.get(normalized, 0) + 1
+    return [name for name, count in counts.items() if count > 1]
+
+
+def _is_number_type(data_type: pa.DataType) -> bool:
+    """Tell whether ``_parquet_features`` can turn a column of this type to float64."""
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    return (
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+        or pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_null(data_type)
+    )
+
+
+def _parquet_file_problem(
+    arrow_schema: pa.Schema, feature_columns: list[str | None]
+) -> str | None:
+    """Return why no row of a Parquet file can be read, or None if rows can."""
+    duplicated = _duplicated_columns(arrow_schema.names)
+    if duplicated:
+        return f"duplicated columns: {', '.join(duplicated)}"
+    missing = [f for f, c in zip(_FEATURES, feature_columns) if c is None]
+    if missing:
+        return f"missing feature columns: {', '.join(missing)}"
+    for column in feature_columns:
+        data_type = arrow_schema.field(column).type
+        if not _is_number_type(data_type):
+            return f"column {column} has type {data_type}, not a number"
+    return None
+
+
+def _reject_parquet_file(
+    parquet: pq.ParquetFile, path: str, batch_rows: int, reason: str
+) -> Iterator[RejectedRow]:
+    """Reject every row of a Parquet file with the same reason."""
+    offset = 0
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        # A record batch with duplicated names cannot be turned into dicts,
+        # so each row's values are read column by column.
+        columns = [column.to_pylist() for column in batch.columns]
+        for i in range(batch.num_rows):
+            values = {}
+            for name, column in zip(batch.schema.names, columns):
+                key = name if name not in values else f"{name} (duplicate)"
+                values[key] = _json_value(column[i])
+            yield RejectedRow(path, offset + i + 1, reason, values)
+        offset += batch.num_rows
+
+
 def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
     """Yield the scored-to-be batches and rejected rows of one Parquet file."""
     with FileSystems.open(path) as f:
@@ -586,16 +645,11 @@ def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | Rejected
         feature_columns = [by_name.get(name) for name in _FEATURES]
         id_column = by_name.get(schema.ID_COLUMN)
         label_column = by_name.get(schema.LABEL_COLUMN)
-        missing = [f for f, c in zip(_FEATURES, feature_columns) if c is None]
-        offset = 0
-        if missing:
-            reason = f"missing feature columns: {', '.join(missing)}"
-            for batch in parquet.iter_batches(batch_size=batch_rows):
-                for i, record in enumerate(batch.to_pylist()):
-                    values = {k: _json_value(v) for k, v in record.items()}
-                    yield RejectedRow(path, offset + i + 1, reason, values)
-                offset += batch.num_rows
+        problem = _parquet_file_problem(parquet.schema_arrow, feature_columns)
+        if problem:
+            yield from _reject_parquet_file(parquet, path, batch_rows, problem)
             return
+        offset = 0
         wanted = list(feature_columns)
         for extra in (id_column, label_column):
             if extra:

@@ -546,6 +546,45 @@ def _pq_float32_range(frame, folder):
     return case
 
 
+def _pq_duplicate_column(frame, folder):
+    data = _slice(frame, 380, 385, 34)
+    table = _table(data)
+    second = pa.array(np.full(5, 999.0))
+    table = pa.Table.from_arrays(
+        [*table.columns, second], names=[*table.column_names, "radius_mean"]
+    )
+    pq.write_table(table, folder / "duplicate_column.parquet")
+    reason = "duplicated columns: radius_mean"
+    return Case("duplicate_column.parquet", [], {n: reason for n in range(1, 6)})
+
+
+def _pq_feature_type(name, start, id_block, make_column, reason):
+    """Build a case whose radius_mean column has a type that is not a number."""
+
+    def build(frame, folder):
+        data = _slice(frame, start, start + 5, id_block)
+        table = _table(data)
+        position = table.schema.get_field_index("radius_mean")
+        column = make_column(data.features[:, 0])
+        table = table.set_column(position, "radius_mean", column)
+        pq.write_table(table, folder / name)
+        return Case(name, [], {n: reason for n in range(1, 6)})
+
+    return build
+
+
+def _list_column(values):
+    return pa.array([[v] for v in values], pa.list_(pa.float64()))
+
+
+def _struct_column(values):
+    return pa.array([{"value": v} for v in values])
+
+
+def _bool_column(values):
+    return pa.array(values > 15.0)
+
+
 PARQUET_CASES: dict[str, Callable] = {
     "plain.parquet": _pq_plain,
     "int64.parquet": _pq_int64,
@@ -560,6 +599,28 @@ PARQUET_CASES: dict[str, Callable] = {
     "no_diagnosis.parquet": _pq_no_diagnosis,
     "text_features.parquet": _pq_text_features,
     "float32_range.parquet": _pq_float32_range,
+    "duplicate_column.parquet": _pq_duplicate_column,
+    "list_feature.parquet": _pq_feature_type(
+        "list_feature.parquet",
+        385,
+        35,
+        _list_column,
+        "column radius_mean has type list<element: double>, not a number",
+    ),
+    "struct_feature.parquet": _pq_feature_type(
+        "struct_feature.parquet",
+        390,
+        36,
+        _struct_column,
+        "column radius_mean has type struct<value: double>, not a number",
+    ),
+    "bool_feature.parquet": _pq_feature_type(
+        "bool_feature.parquet",
+        395,
+        37,
+        _bool_column,
+        "column radius_mean has type bool, not a number",
+    ),
 }
 
 CASES = {"csv": CSV_CASES, "parquet": PARQUET_CASES}
