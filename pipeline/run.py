@@ -123,6 +123,29 @@ def check_inputs_readable(files: list[str]) -> None:
             ) from e
 
 
+def _inside(path: str, folder: str) -> bool:
+    """Tell whether ``path`` lies in ``folder`` or below it."""
+    if "://" in folder or "://" in path:
+        return path.startswith(folder.rstrip("/") + "/")
+    folder = os.path.realpath(folder)
+    return os.path.realpath(path).startswith(os.path.join(folder, ""))
+
+
+def check_inputs_outside_output(files: list[str], output_dir: str) -> None:
+    """Reject inputs inside ``output_dir``, where a run deletes and writes files.
+
+    A glob that matches the output folder would read an earlier run's
+    scored shards as inputs, and the run deletes those before it reads them.
+    """
+    inside = [path for path in files if _inside(path, output_dir)]
+    if inside:
+        raise JobError(
+            f"--input file {inside[0]} is inside --output_dir {output_dir} "
+            f"({len(inside)} input files are). Write the outputs to a folder "
+            "that no --input glob matches."
+        )
+
+
 def _stale_outputs(output_dir: str) -> list[str]:
     """List the outputs and Beam temporary folders that a run replaces."""
     patterns = [FileSystems.join(output_dir, p) for p in OUTPUT_PATTERNS]
@@ -294,6 +317,7 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
             "drift checks need; re-export the model with this version of wdbc-train."
         )
     check_output_dir(config.output_dir)
+    check_inputs_outside_output(files, config.output_dir)
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(beam_args))
     started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
     clear_outputs(config.output_dir)

@@ -200,3 +200,19 @@ def test_failed_run_leaves_no_outputs(tmp_path, model_dir):
     with pytest.raises(Exception, match="truncated|EOF|compressed"):
         scoring.run(argv, test_pipeline=BeamTestPipeline(runner="FnApiRunner"))
     assert sorted(p.name for p in output.iterdir()) == []
+
+
+@pytest.mark.parametrize("layout", ["same_folder", "subfolder"])
+def test_input_inside_output_dir(tmp_path, model_dir, layout, capsys):
+    output = tmp_path / "io"
+    output.mkdir()
+    folder = output if layout == "same_folder" else output / "shards"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(BUNDLED_DATA, folder / "a.csv")
+    (output / "scored-00000-of-00001.csv").write_text("id\n1\n")
+    before = _snapshot(output)
+    status, err = _main(_argv(folder / "*.csv", model_dir, output), capsys)
+    assert status == 2
+    assert f"--input file {folder / 'a.csv'} is inside --output_dir {output}" in err
+    assert "Write the outputs to a folder that no --input glob matches" in err
+    assert _snapshot(output) == before
