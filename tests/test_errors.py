@@ -7,7 +7,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from pipeline import run as scoring
-from pipeline.options import OUTPUT_FORMATS
+from pipeline.options import OUTPUT_FORMATS, parse_args
 from tests.conftest import BUNDLED_DATA
 
 
@@ -216,3 +216,59 @@ def test_input_inside_output_dir(tmp_path, model_dir, layout, capsys):
     assert f"--input file {folder / 'a.csv'} is inside --output_dir {output}" in err
     assert "Write the outputs to a folder that no --input glob matches" in err
     assert _snapshot(output) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag", "suggestion"),
+    [
+        (["--max-psi", "0"], "--max-psi", "--max_psi"),
+        (["--output-format", "csv"], "--output-format", "--output_format"),
+        (["--outputformat=xml"], "--outputformat=xml", "--output_format"),
+        (["--model-dir", "elsewhere"], "--model-dir", "--model_dir"),
+        (["--direct-num-workers", "2"], "--direct-num-workers", "--direct_num_workers"),
+    ],
+)
+def test_misspelled_flag(
+    good_input, model_dir, output_dir, extra, flag, suggestion, capsys
+):
+    before = _snapshot(output_dir)
+    argv = _argv(good_input, model_dir, output_dir, *extra)
+    with pytest.raises(SystemExit) as exit_info:
+        scoring.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert f"unknown argument {flag}" in err
+    assert f"Did you mean {suggestion}?" in err
+    assert _snapshot(output_dir) == before
+
+
+def test_unknown_flag_without_suggestion(good_input, model_dir, output_dir, capsys):
+    argv = _argv(good_input, model_dir, output_dir, "--frobnicate")
+    with pytest.raises(SystemExit) as exit_info:
+        scoring.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "unknown argument --frobnicate" in err
+    assert "neither a wdbc-score flag nor a Beam pipeline option" in err
+    assert "Did you mean" not in err
+
+
+def test_beam_flags_pass_through():
+    argv = [
+        "--input=a.csv",
+        "--model_dir=m",
+        "--output_dir=o",
+        "--runner",
+        "FnApiRunner",
+        "--direct_num_workers",
+        "2",
+        "--direct_running_mode=multi_processing",
+        "--experiments=use_runner_v2",
+        "--project",
+        "wdbc-test",
+        "--temp_location",
+        "gs://bucket/tmp",
+    ]
+    config, beam_args = parse_args(argv)
+    assert config.input == ("a.csv",)
+    assert beam_args == argv[3:]
