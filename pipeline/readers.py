@@ -18,8 +18,10 @@ module, which checks each record on its own.
 import codecs
 import csv
 import dataclasses
+import gzip
 import io
 import math
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -47,6 +49,12 @@ _SNIFF_BYTES = 1 << 20
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".data", ".data.gz", ".txt", ".txt.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+# Errors of a file that opened at launch but fails partway through, such as
+# a truncated gzip stream (EOFError from Python's gzip, OSError from pyarrow).
+# NOTE: a transient storage error is an OSError too, so it also ends the
+# shard with a rejected record instead of failing the bundle for a retry.
+_MID_FILE_ERRORS = (OSError, EOFError, zlib.error, pa.ArrowException)
 
 
 @dataclasses.dataclass
@@ -258,9 +266,15 @@ def _open_arrow_stream(path: str) -> pa.NativeFile:
 
 
 def _open_text(path: str) -> io.TextIOWrapper:
-    return io.TextIOWrapper(
-        FileSystems.open(path), encoding="utf-8-sig", newline="", errors="replace"
-    )
+    """Open ``path`` as text, decompressing ``.gz`` files.
+
+    Beam's ``CompressedFile`` (2.77) lacks ``writable``, which
+    ``io.TextIOWrapper`` calls, so gzip is decoded by Python's ``gzip``.
+    """
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    if path.lower().endswith(".gz"):
+        raw = gzip.GzipFile(fileobj=raw, mode="rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="replace")
 
 
 def _first_record(path: str) -> list[str] | None:
@@ -343,7 +357,10 @@ def _read_csv_fast(
                     batch = block.slice(start, batch_rows)
                     yield from _csv_batch(path, layout, batch, emitted[0])
                     emitted[0] += batch.num_rows
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as e:
+            # pyarrow decodes a gzip file in blocks, so on a truncated one it
+            # fails before its first rows. The record reader, which reads the
+            # stream line by line, then yields the rows before the cut.
             raise _CsvFallback(str(e)) from e
 
 
@@ -439,8 +456,9 @@ def _read_csv_records(
         pending_labels.clear()
         return batch
 
+    failure: list[Exception] = []
     with _open_text(path) as text:
-        records = csv.reader(text)
+        records = _until_read_error(csv.reader(text), failure)
         row = 0
         header_pending = layout.has_header
         for record in records:
@@ -477,6 +495,19 @@ def _read_csv_records(
                 yield flush()
     if pending_rows:
         yield flush()
+    if failure:
+        raise failure[0]
+
+
+def _until_read_error(records: Iterator, failure: list) -> Iterator:
+    """Yield ``records`` until reading fails, and store the error in ``failure``.
+
+    The caller then emits the rows it has parsed before it re-raises.
+    """
+    try:
+        yield from records
+    except _MID_FILE_ERRORS as e:
+        failure.append(e)
 
 
 def read_csv(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
@@ -691,8 +722,33 @@ def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | Rejected
             )
 
 
+def _stop_at_read_error(
+    path: str, items: Iterator[FeatureBatch | RejectedRow]
+) -> Iterator[FeatureBatch | RejectedRow]:
+    """Pass ``items`` on; if reading fails, end with one record for the rest.
+
+    The rows yielded before the failure stay as they are. The unread rest of
+    the file cannot be counted, so one rejected record, numbered after the
+    last row read, stands for it.
+    """
+    last_row = 0
+    try:
+        for item in items:
+            if isinstance(item, RejectedRow):
+                last_row = max(last_row, item.row)
+            elif len(item):
+                last_row = max(last_row, int(item.rows[-1]))
+            yield item
+    except _MID_FILE_ERRORS as e:
+        reason = (
+            f"file cannot be read after row {last_row}, it may be truncated "
+            f"or corrupt: {e}"
+        )
+        yield RejectedRow(path, last_row + 1, reason, {})
+
+
 def read_shard(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
     """Yield the batches and rejected rows of a CSV or Parquet shard."""
     if file_format(path) == "parquet":
-        return read_parquet(path, batch_rows)
-    return read_csv(path, batch_rows)
+        return _stop_at_read_error(path, read_parquet(path, batch_rows))
+    return _stop_at_read_error(path, read_csv(path, batch_rows))

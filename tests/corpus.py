@@ -183,6 +183,25 @@ def _csv_gzipped(frame, folder):
     return Case("gzipped.csv.gz", data.scored(), {})
 
 
+def _csv_gzipped_bad_row(frame, folder):
+    # The non-numeric value sends the rest of the file to the record reader,
+    # which must decompress the file too.
+    data = _slice(frame, 400, 410, 19)
+    lines = [",".join(HEADER)]
+    scored = []
+    for i, row in enumerate(data.scored()):
+        fields = _uci_fields(data, i)
+        if i == 2:
+            fields[HEADER.index("area_mean")] = "n/a"
+        else:
+            scored.append(row)
+        lines.append(_csv_line(fields))
+    text = "\n".join(lines) + "\n"
+    name = "gzipped_bad_row.csv.gz"
+    (folder / name).write_bytes(gzip.compress(text.encode("utf-8")))
+    return Case(name, scored, {3: "non-numeric value 'n/a' in area_mean"})
+
+
 def _csv_quoted_ids(frame, folder):
     data = _slice(frame, 115, 121, 10)
     data.ids = [
@@ -382,6 +401,7 @@ CSV_CASES: dict[str, Callable] = {
     "bom.csv": _csv_bom,
     "no_final_newline.csv": _csv_no_final_newline,
     "gzipped.csv.gz": _csv_gzipped,
+    "gzipped_bad_row.csv.gz": _csv_gzipped_bad_row,
     "quoted_ids.csv": _csv_quoted_ids,
     "string_ids.csv": _csv_string_ids,
     "duplicate_ids.csv": _csv_duplicate_ids,

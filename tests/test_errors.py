@@ -1,6 +1,7 @@
 """Jobs that cannot run fail before writing, with one message naming the fix."""
 
 import gzip
+import json
 import shutil
 
 import pytest
@@ -183,23 +184,56 @@ def test_output_format_unknown(good_input, model_dir, output_dir, capsys):
     assert _snapshot(output_dir) == before
 
 
-def test_failed_run_leaves_no_outputs(tmp_path, model_dir):
-    # The gzip header and first blocks decode, so the launch check passes and
-    # the pipeline fails partway through the file.
+def test_failed_run_leaves_no_outputs(tmp_path, version_dir):
+    # The export's metadata is valid, so the launch checks pass, but its
+    # variables are empty and the pipeline fails when it loads the model.
+    model = tmp_path / "model" / "1"
+    shutil.copytree(version_dir, model)
+    for data in (model / "variables").glob("variables.data-*"):
+        data.write_bytes(b"")
     folder = tmp_path / "input"
     folder.mkdir()
-    text = BUNDLED_DATA.read_bytes() * 4
-    compressed = gzip.compress(text)
-    (folder / "truncated.csv.gz").write_bytes(compressed[: len(compressed) // 2])
     shutil.copy(BUNDLED_DATA, folder / "wdbc.data")
     output = tmp_path / "output"
     output.mkdir()
     (output / "scored-00000-of-00003.jsonl").write_text("earlier\n")
     (output / "beam-temp-scored-earlier").mkdir()
-    argv = _argv(folder / "*", model_dir, output, "--output_format", "jsonl")
-    with pytest.raises(Exception, match="truncated|EOF|compressed"):
+    argv = _argv(folder / "*", model.parent, output, "--output_format", "jsonl")
+    with pytest.raises(Exception, match="bytes|variables|restore|read"):
         scoring.run(argv, test_pipeline=BeamTestPipeline(runner="FnApiRunner"))
     assert sorted(p.name for p in output.iterdir()) == []
+
+
+def test_truncated_gzip_keeps_other_shards(tmp_path, model_dir):
+    folder = tmp_path / "input"
+    folder.mkdir()
+    text = BUNDLED_DATA.read_bytes() * 4
+    compressed = gzip.compress(text)
+    truncated = folder / "truncated.csv.gz"
+    truncated.write_bytes(compressed[: len(compressed) // 2])
+    shutil.copy(BUNDLED_DATA, folder / "wdbc.data")
+    output = tmp_path / "output"
+    argv = _argv(folder / "*", model_dir, output, "--output_format", "csv")
+    scoring.run(argv, test_pipeline=BeamTestPipeline(runner="FnApiRunner"))
+
+    summary = json.loads((output / "summary.json").read_text())
+    whole = summary["files"][str(folder / "wdbc.data")]
+    assert whole["rows_scored"] == 569
+    assert whole["rows_rejected"] == 0
+    cut = summary["files"][str(truncated)]
+    assert cut["rows_rejected"] == 1
+    assert cut["rows_scored"] > 0
+    assert cut["rows_read"] == cut["rows_scored"] + cut["rows_rejected"]
+    records = [
+        json.loads(line)
+        for path in output.glob("rejected-*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert len(records) == 1
+    assert records[0]["source"] == str(truncated)
+    assert records[0]["row"] == cut["rows_scored"] + 1
+    assert "may be truncated or corrupt" in records[0]["reason"]
+    assert (output / "_SUCCESS").exists()
 
 
 @pytest.mark.parametrize("layout", ["same_folder", "subfolder"])
