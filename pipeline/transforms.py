@@ -3,6 +3,7 @@
 import datetime
 import json
 import logging
+import math
 
 import apache_beam as beam
 import numpy as np
@@ -320,6 +321,25 @@ def build_summary(
     return summary
 
 
+def _finite_or_none(value):
+    """Return ``value`` with every NaN or infinite float replaced by None."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def summary_json(summary: dict) -> str:
+    """Return ``summary`` as strict JSON, with null for non-finite numbers.
+
+    Python's ``json`` would write NaN and Infinity, which strict parsers reject.
+    """
+    return json.dumps(_finite_or_none(summary), indent=2, allow_nan=False)
+
+
 class WriteSummaryFn(beam.DoFn):
     """Write ``summary.json``, ``report.html`` and then ``_SUCCESS``.
 
@@ -346,7 +366,7 @@ class WriteSummaryFn(beam.DoFn):
         summary["drift"] = drift
         summary_path = FileSystems.join(self._output_dir, SUMMARY_NAME)
         with FileSystems.create(summary_path) as f:
-            f.write(json.dumps(summary, indent=2).encode("utf-8"))
+            f.write(summary_json(summary).encode("utf-8"))
         training = self._metadata[statistics.METADATA_KEY]
         report.write_report(self._output_dir, summary, training)
         if drift["gate"]["passed"]:

@@ -1,6 +1,7 @@
 """A corpus run accounts for every row in summary.json, metrics and files."""
 
 import datetime
+import json
 import re
 
 import numpy as np
@@ -127,3 +128,14 @@ def test_earlier_outputs_replaced(corpus_run, input_format):
             assert "earlier run" not in text
         else:
             assert top not in names, top
+
+
+def _reject_constant(name):
+    raise ValueError(f"summary.json contains {name}, which is not JSON")
+
+
+@pytest.mark.parametrize("input_format", FORMATS)
+def test_summary_is_strict_json(corpus_run, input_format):
+    run = corpus_run(input_format)
+    text = (run.output_dir / "summary.json").read_text()
+    assert json.loads(text, parse_constant=_reject_constant) == run.summary

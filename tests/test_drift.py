@@ -1,12 +1,14 @@
 """Tests of the drift combiner and the drift record, without a model."""
 
+import json
+
 import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that
 
-from pipeline import drift
+from pipeline import drift, transforms
 from wdbc import schema, statistics
 
 _ROWS = 400
@@ -192,3 +194,29 @@ def test_summarize_drift_in_pipeline():
             | drift.SummarizeDrift(training, max_psi=None)
         )
         assert_that(records, _matches_rows(_ROWS, expected_bins))
+
+
+def _reject_constant(name):
+    raise ValueError(f"summary.json contains {name}, which is not JSON")
+
+
+def test_summary_json_is_strict():
+    features, probabilities = _training()
+    training = statistics.training_statistics(features, probabilities)
+    combine = drift.ProfileScoresFn(training)
+    profile = _profile(combine, [_scored_batch(features[:5], probabilities[:5])])
+    # Feature sums overflow to infinity when values near the float64 maximum
+    # are added.
+    profile.feature_sums[0] = np.inf
+    profile.feature_sums[1] = np.nan
+    summary = {"drift": drift.drift_summary(profile, training), "ratio": -np.inf}
+
+    text = transforms.summary_json(summary)
+
+    parsed = json.loads(text, parse_constant=_reject_constant)
+    first, second = schema.FEATURE_NAMES[:2]
+    assert parsed["drift"]["features"][first]["mean"] is None
+    assert parsed["drift"]["features"][first]["mean_shift_std"] is None
+    assert parsed["drift"]["features"][second]["mean"] is None
+    assert parsed["ratio"] is None
+    assert parsed["drift"]["rows"] == 5
