@@ -117,6 +117,16 @@ def _json_value(value):
     return str(value)
 
 
+def _named_values(names: list[str], values: list) -> dict:
+    """Map names to values; a repeated name gets " (duplicate)" appended."""
+    named = {}
+    for name, value in zip(names, values):
+        while name in named:
+            name = f"{name} (duplicate)"
+        named[name] = value
+    return named
+
+
 def _label_codes(labels: list | pa.Array | None, n: int) -> np.ndarray:
     if labels is None:
         return np.full(n, NO_LABEL, dtype=np.int8)
@@ -247,9 +257,20 @@ class _CsvLayout:
     id_column: str | None
     label_column: str | None
 
+    duplicated: list[str] = dataclasses.field(default_factory=list)
+
     @property
     def missing_features(self) -> list[str]:
         return [f for f, c in zip(_FEATURES, self.feature_columns) if c is None]
+
+    @property
+    def file_problem(self) -> str | None:
+        """Return why no record of the file can be scored, or None."""
+        if self.duplicated:
+            return f"duplicated columns: {', '.join(self.duplicated)}"
+        if self.missing_features:
+            return f"missing feature columns: {', '.join(self.missing_features)}"
+        return None
 
 
 def _open_arrow_stream(path: str) -> pa.NativeFile:
@@ -307,6 +328,7 @@ def _csv_layout(path: str, first: list[str]) -> _CsvLayout:
         feature_columns=[by_name.get(f) for f in _FEATURES],
         id_column=by_name.get(schema.ID_COLUMN),
         label_column=by_name.get(schema.LABEL_COLUMN),
+        duplicated=_duplicated_columns(first),
     )
 
 
@@ -432,7 +454,7 @@ def _read_csv_records(
     path: str, layout: _CsvLayout, batch_rows: int, skip: int
 ) -> Iterator[FeatureBatch | RejectedRow]:
     """Check each record with Python's csv module, after skipping ``skip``."""
-    missing = layout.missing_features
+    file_problem = layout.file_problem
     index = {name: i for i, name in enumerate(layout.columns)}
     pending_rows: list[int] = []
     pending_ids: list[str] = []
@@ -470,12 +492,11 @@ def _read_csv_records(
             row += 1
             if row <= skip:
                 continue
-            raw = dict(zip(layout.columns, record))
+            raw = _named_values(layout.columns, record)
             if len(record) > len(layout.columns):
                 raw["extra_fields"] = record[len(layout.columns) :]
-            if missing:
-                reason = f"missing feature columns: {', '.join(missing)}"
-                yield RejectedRow(path, row, reason, raw)
+            if file_problem:
+                yield RejectedRow(path, row, file_problem, raw)
                 continue
             values, reason = _parse_record(layout, index, record)
             if values is None:
@@ -517,7 +538,7 @@ def read_csv(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]
         return
     layout = _csv_layout(path, first)
     emitted = [0]
-    if not layout.missing_features:
+    if not layout.file_problem:
         try:
             yield from _read_csv_fast(path, layout, batch_rows, emitted)
             return
@@ -658,10 +679,8 @@ def _reject_parquet_file(
         # so each row's values are read column by column.
         columns = [column.to_pylist() for column in batch.columns]
         for i in range(batch.num_rows):
-            values = {}
-            for name, column in zip(batch.schema.names, columns):
-                key = name if name not in values else f"{name} (duplicate)"
-                values[key] = _json_value(column[i])
+            row = [_json_value(column[i]) for column in columns]
+            values = _named_values(batch.schema.names, row)
             yield RejectedRow(path, offset + i + 1, reason, values)
         offset += batch.num_rows
 

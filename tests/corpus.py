@@ -391,6 +391,24 @@ def _csv_float32_range(frame, folder):
     return case
 
 
+def _csv_duplicate_column(frame, folder, name, duplicate, bad_row):
+    """Build a case whose header names ``duplicate`` twice.
+
+    With ``bad_row`` one value is not a number, which sends the file to the
+    record reader, so both CSV readers are checked.
+    """
+    data = _slice(frame, 410, 415, 38 if bad_row else 39)
+    lines = [",".join([*HEADER, duplicate])]
+    for i in range(5):
+        fields = _uci_fields(data, i)
+        if bad_row and i == 1:
+            fields[HEADER.index("area_mean")] = "n/a"
+        lines.append(_csv_line([*fields, "999"]))
+    _write_lines(folder / name, lines)
+    reason = f"duplicated columns: {schema.normalize_column_name(duplicate)}"
+    return Case(name, [], {n: reason for n in range(1, 6)})
+
+
 CSV_CASES: dict[str, Callable] = {
     "plain.csv": _csv_plain,
     "quoted.csv": _csv_quoted,
@@ -413,6 +431,15 @@ CSV_CASES: dict[str, Callable] = {
     "bad_rows.csv": _csv_bad_rows,
     "missing_column.csv": _csv_missing_column,
     "float32_range.csv": _csv_float32_range,
+    "duplicate_column.csv": lambda frame, folder: _csv_duplicate_column(
+        frame, folder, "duplicate_column.csv", "radius_mean", False
+    ),
+    "duplicate_column_bad_row.csv": lambda frame, folder: _csv_duplicate_column(
+        frame, folder, "duplicate_column_bad_row.csv", "Radius Mean", True
+    ),
+    "duplicate_id.csv": lambda frame, folder: _csv_duplicate_column(
+        frame, folder, "duplicate_id.csv", "id", False
+    ),
 }
 
 
