@@ -255,6 +255,12 @@ def _headline(drift: dict) -> str:
                 f"<p class='alert stable'>Drift gate passed: no feature's PSI "
                 f"is above --max_psi {gate['max_psi']:g}.</p>"
             )
+        elif not gate["failed_features"]:
+            parts.append(
+                "<p class='alert major'>Drift gate failed: no row was scored, so "
+                f"--max_psi {gate['max_psi']:g} cannot be checked. No _SUCCESS "
+                "was written.</p>"
+            )
         else:
             failed = ", ".join(html.escape(n) for n in gate["failed_features"])
             parts.append(

@@ -152,7 +152,7 @@ def test_shifted_feature_fails_gate():
     }
 
 
-def test_no_rows_gives_no_psi():
+def test_no_rows_fails_gate():
     features, probabilities = _training()
     training = statistics.training_statistics(features, probabilities)
     combine = drift.ProfileScoresFn(training)
@@ -162,7 +162,10 @@ def test_no_rows_gives_no_psi():
     assert record["rows"] == 0
     assert record["features"][schema.FEATURE_NAMES[0]]["psi"] is None
     assert record["probability"]["psi"] is None
-    assert record["gate"]["passed"] is True
+    assert record["gate"]["passed"] is False
+    assert record["gate"]["failed_features"] == []
+    ungated = drift.drift_summary(combine.create_accumulator(), training)
+    assert ungated["gate"]["passed"] is True
 
 
 def _matches_rows(expected_rows: int, expected_bins: list):
