@@ -68,6 +68,21 @@ class JobError(ValueError):
     """The job cannot run as configured; nothing has been written."""
 
 
+def _no_match_hint(pattern: str) -> str:
+    """Return what to check when ``pattern`` matches no file."""
+    if "://" not in pattern and os.path.islink(pattern):
+        return (
+            f"it is a symbolic link to {os.readlink(pattern)}, which does not "
+            "exist. Fix the link or pass the file it should point to."
+        )
+    if "://" not in pattern and os.path.isfile(pattern):
+        return (
+            "the file exists, but its name contains glob characters. Escape "
+            "each of them in brackets, for example [[] for [."
+        )
+    return "check the path and quote the glob so the shell does not expand it."
+
+
 def match_inputs(patterns: tuple[str, ...]) -> list[str]:
     """Expand the ``--input`` globs, rejecting ones that match no file."""
     files: list[str] = []
@@ -85,8 +100,7 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
         paths = sorted(m.path for m in matched if not m.path.endswith("/"))
         if not paths:
             raise JobError(
-                f"--input {pattern} matches no file; check the path and quote "
-                "the glob so the shell does not expand it."
+                f"--input {pattern} matches no file; {_no_match_hint(pattern)}"
             )
         for path in paths:
             try:
@@ -94,7 +108,23 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
             except ValueError as e:
                 raise JobError(f"--input {pattern}: {e}") from e
         files.extend(paths)
-    return sorted(set(files))
+    return _unique_files(sorted(set(files)))
+
+
+def _unique_files(files: list[str]) -> list[str]:
+    """Drop local paths that name a file already listed under another path.
+
+    A symlink, a relative path or ``..`` can name one file twice. The first
+    path in sorted order is kept, so each file is scored once.
+    """
+    seen: set[str] = set()
+    unique = []
+    for path in files:
+        key = path if "://" in path else os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
 
 
 def check_inputs_readable(files: list[str]) -> None:

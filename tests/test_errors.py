@@ -306,3 +306,21 @@ def test_beam_flags_pass_through():
     config, beam_args = parse_args(argv)
     assert config.input == ("a.csv",)
     assert beam_args == argv[3:]
+
+
+def test_input_dangling_symlink(tmp_path, model_dir, output_dir, capsys):
+    link = tmp_path / "broken.csv"
+    link.symlink_to(tmp_path / "gone.csv")
+    status, err = _main(_argv(link, model_dir, output_dir), capsys)
+    assert status == 2
+    assert f"--input {link} matches no file" in err
+    assert f"symbolic link to {tmp_path / 'gone.csv'}, which does not exist" in err
+
+
+def test_input_name_with_glob_characters(tmp_path, model_dir, output_dir, capsys):
+    path = tmp_path / "glob[1].csv"
+    shutil.copy(BUNDLED_DATA, path)
+    status, err = _main(_argv(path, model_dir, output_dir), capsys)
+    assert status == 2
+    assert f"--input {path} matches no file" in err
+    assert "[[] for [" in err

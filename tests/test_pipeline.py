@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shutil
 
 import apache_beam as beam
 import numpy as np
@@ -19,6 +20,7 @@ from pipeline import readers, transforms
 from pipeline import run as score
 from pipeline.graph import build_pipeline
 from pipeline.options import parse_args
+from tests.conftest import BUNDLED_DATA
 from wdbc import schema
 
 FEATURES = list(schema.FEATURE_NAMES)
@@ -315,3 +317,33 @@ def test_nan_probability_is_rejected():
     assert reasons == {"the model returned a NaN probability"}
     assert rejected[0].values["id"] == "id-1"
     assert rejected[0].values["radius_mean"] == 30.0
+
+
+def test_same_file_scored_once(tmp_path, monkeypatch, model_dir):
+    folder = tmp_path / "input"
+    folder.mkdir()
+    data = folder / "wdbc.data"
+    shutil.copy(BUNDLED_DATA, data)
+    (folder / "link.data").symlink_to(data)
+    monkeypatch.chdir(tmp_path)
+    output_dir = tmp_path / "scored"
+
+    score.run(
+        [
+            "--input",
+            "input/wdbc.data",
+            "--input",
+            str(data),
+            "--input",
+            str(folder / "link.data"),
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(output_dir),
+        ]
+    )
+
+    summary = json.loads((output_dir / "summary.json").read_text())
+    assert summary["files_read"] == 1
+    assert summary["rows_read"] == 569
+    assert summary["rows_scored"] == 569
