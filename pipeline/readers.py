@@ -585,13 +585,35 @@ def _nan_text(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def _id_strings(column: pa.Array) -> pa.Array:
-    """Return a string array of ``str(v)`` of each id, null for a null id.
+    """Return a string array of the text of each id, null for a null id.
 
     String and integer columns are cast in Arrow, which gives the same text
-    as ``str`` without a Python call per row. Other types go through ``str``.
+    as ``str`` without a Python call per row. An integral float below 2**53 is
+    written as an integer (857438.0 as "857438"), so ids that pandas stored
+    as floats keep their text. Binary ids are decoded as UTF-8, with U+FFFD
+    for invalid bytes. Other types go through ``str``.
     """
-    if pa.types.is_string(column.type) or pa.types.is_integer(column.type):
+    data_type = column.type
+    if pa.types.is_string(data_type) or pa.types.is_integer(data_type):
         return pc.cast(column, pa.string())
+    if pa.types.is_floating(data_type):
+        values = pc.cast(column, pa.float64())
+        integral = pc.and_(
+            pc.equal(pc.floor(values), values), pc.less(pc.abs(values), 2.0**53)
+        )
+        whole = pc.cast(pc.if_else(integral, values, 0.0), pa.int64())
+        return pc.if_else(
+            integral, pc.cast(whole, pa.string()), pc.cast(values, pa.string())
+        )
+    if pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
+        try:
+            return pc.cast(column, pa.string())
+        except pa.ArrowInvalid:
+            texts = [
+                None if v is None else v.decode("utf-8", errors="replace")
+                for v in column.to_pylist()
+            ]
+            return pa.array(texts, type=pa.string())
     texts = [None if v is None else str(v) for v in column.to_pylist()]
     return pa.array(texts, type=pa.string())
 

@@ -632,6 +632,24 @@ def _bool_column(values):
     return pa.array(values > 15.0)
 
 
+def _pq_id_type(name, start, id_block, id_type):
+    """Build a case whose id column has ``id_type`` instead of int64."""
+
+    def build(frame, folder):
+        data = _slice(frame, start, start + 5, id_block)
+        table = _table(data)
+        position = table.schema.get_field_index(schema.ID_COLUMN)
+        if id_type == pa.binary():
+            ids = pa.array([v.encode("utf-8") for v in data.ids], id_type)
+        else:
+            ids = pa.array([float(v) for v in data.ids], id_type)
+        table = table.set_column(position, schema.ID_COLUMN, ids)
+        pq.write_table(table, folder / name)
+        return Case(name, data.scored(), {})
+
+    return build
+
+
 PARQUET_CASES: dict[str, Callable] = {
     "plain.parquet": _pq_plain,
     "int64.parquet": _pq_int64,
@@ -661,6 +679,8 @@ PARQUET_CASES: dict[str, Callable] = {
         _struct_column,
         "column radius_mean has type struct<value: double>, not a number",
     ),
+    "binary_ids.parquet": _pq_id_type("binary_ids.parquet", 415, 40, pa.binary()),
+    "float_ids.parquet": _pq_id_type("float_ids.parquet", 420, 41, pa.float64()),
     "bool_feature.parquet": _pq_feature_type(
         "bool_feature.parquet",
         395,
