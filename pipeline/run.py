@@ -226,7 +226,16 @@ def check_output_dir(output_dir: str) -> None:
 
     The check writes nothing. A local folder must be a directory that this
     process may write, or must not exist yet under a writable directory.
+    Beam's file sinks match their temporary files by glob, so the path must
+    not contain glob characters.
     """
+    special = sorted(set(output_dir) & set("*?["))
+    if special:
+        raise JobError(
+            f"--output_dir {output_dir} contains the glob characters "
+            f"{' '.join(special)}, which Beam's file sinks cannot write under. "
+            "Pass a folder path without them."
+        )
     if "://" in output_dir:
         # NOTE: a remote folder is only checked for being listable, so a
         # bucket without write permission fails when the first shard is written.

@@ -324,3 +324,13 @@ def test_input_name_with_glob_characters(tmp_path, model_dir, output_dir, capsys
     assert status == 2
     assert f"--input {path} matches no file" in err
     assert "[[] for [" in err
+
+
+@pytest.mark.parametrize("name", ["ob[1]", "out*", "what?"])
+def test_output_dir_with_glob_characters(tmp_path, good_input, model_dir, name, capsys):
+    output = tmp_path / name
+    status, err = _main(_argv(good_input, model_dir, output), capsys)
+    assert status == 2
+    assert f"--output_dir {output} contains the glob characters" in err
+    assert "Pass a folder path without them" in err
+    assert not output.exists()
