@@ -298,13 +298,18 @@ def _open_text(path: str) -> io.TextIOWrapper:
     return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="replace")
 
 
+def _is_blank(record: list[str]) -> bool:
+    """Tell whether a CSV record is an empty or whitespace-only line."""
+    return not record or (len(record) == 1 and not record[0].strip())
+
+
 def _first_record(path: str) -> list[str] | None:
     """Return the first non-blank CSV record of ``path``, or None if none."""
     with FileSystems.open(path) as f:
         head = f.read(_SNIFF_BYTES)
     text = codecs.decode(head, "utf-8-sig", errors="replace")
     for record in csv.reader(io.StringIO(text, newline="")):
-        if record:
+        if not _is_blank(record):
             return record
     return None
 
@@ -379,10 +384,12 @@ def _read_csv_fast(
                     batch = block.slice(start, batch_rows)
                     yield from _csv_batch(path, layout, batch, emitted[0])
                     emitted[0] += batch.num_rows
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as e:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError, OSError) as e:
             # pyarrow decodes a gzip file in blocks, so on a truncated one it
             # fails before its first rows. The record reader, which reads the
-            # stream line by line, then yields the rows before the cut.
+            # stream line by line, then yields the rows before the cut. A
+            # whitespace-only line before the header gives ArrowKeyError,
+            # because pyarrow takes it as the header.
             raise _CsvFallback(str(e)) from e
 
 
@@ -484,7 +491,7 @@ def _read_csv_records(
         row = 0
         header_pending = layout.has_header
         for record in records:
-            if not record:
+            if _is_blank(record):
                 continue
             if header_pending:
                 header_pending = False

@@ -202,6 +202,18 @@ def _csv_gzipped_bad_row(frame, folder):
     return Case(name, scored, {3: "non-numeric value 'n/a' in area_mean"})
 
 
+def _csv_whitespace_lines(frame, folder):
+    # Lines of spaces and tabs are blank lines: skipped, not counted as rows.
+    data = _slice(frame, 425, 431, 42)
+    lines = ["  ", ",".join(HEADER)]
+    for i in range(6):
+        lines.append(_csv_line(_uci_fields(data, i)))
+        if i in (1, 4):
+            lines.append(" \t ")
+    _write_lines(folder / "whitespace_lines.csv", lines)
+    return Case("whitespace_lines.csv", data.scored(), {})
+
+
 def _csv_quoted_ids(frame, folder):
     data = _slice(frame, 115, 121, 10)
     data.ids = [
@@ -420,6 +432,7 @@ CSV_CASES: dict[str, Callable] = {
     "no_final_newline.csv": _csv_no_final_newline,
     "gzipped.csv.gz": _csv_gzipped,
     "gzipped_bad_row.csv.gz": _csv_gzipped_bad_row,
+    "whitespace_lines.csv": _csv_whitespace_lines,
     "quoted_ids.csv": _csv_quoted_ids,
     "string_ids.csv": _csv_string_ids,
     "duplicate_ids.csv": _csv_duplicate_ids,
