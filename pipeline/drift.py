@@ -16,10 +16,9 @@ import logging
 
 import apache_beam as beam
 import numpy as np
-import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 
-from pipeline import readers, transforms
+from pipeline import transforms
 from wdbc import schema, statistics
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,14 +27,21 @@ PROFILE_TAG = "profile"
 
 
 class DriftGateError(RuntimeError):
-    """A feature PSI above ``--max_psi`` in a run whose outputs are written."""
+    """A failed ``--max_psi`` gate in a run whose outputs are written.
+
+    The gate fails when a feature's PSI is above ``--max_psi``, or when no row
+    was scored, so that no PSI could be checked.
+    """
 
     def __init__(self, failed_features: list[str], max_psi: float):
         self.failed_features = list(failed_features)
         self.max_psi = max_psi
+        if failed_features:
+            problem = f"PSI above --max_psi {max_psi} for {', '.join(failed_features)}"
+        else:
+            problem = f"no row was scored, so --max_psi {max_psi} cannot be checked"
         super().__init__(
-            f"PSI above --max_psi {max_psi} for {', '.join(failed_features)}; "
-            "the scored rows and summary.json are written but _SUCCESS is not."
+            f"{problem}; the outputs and summary.json are written but _SUCCESS is not."
         )
 
 
@@ -177,8 +183,8 @@ def drift_summary(
     """Build the ``drift`` record of ``summary.json`` from a merged profile.
 
     With ``max_psi`` set, ``gate.passed`` is false when any feature's PSI is
-    above it; the PSI of the predicted probability is reported but not gated.
-    With no scored rows every PSI is None and the gate passes.
+    above it, or when no row was scored; the PSI of the predicted probability
+    is reported but not gated. With no scored rows every PSI is None.
     """
     features = {}
     for column, name in enumerate(schema.FEATURE_NAMES):
@@ -208,7 +214,7 @@ def drift_summary(
         ],
         "gate": {
             "max_psi": max_psi,
-            "passed": not failed,
+            "passed": not failed and (max_psi is None or rows > 0),
             "failed_features": failed,
         },
         "features": features,
@@ -247,9 +253,8 @@ def log_drift(drift: dict) -> None:
     gate = drift["gate"]
     if not gate["passed"]:
         _LOGGER.error(
-            "Drift gate failed: PSI above --max_psi %s for %s",
-            gate["max_psi"],
-            ", ".join(gate["failed_features"]),
+            "Drift gate failed: %s",
+            DriftGateError(gate["failed_features"], gate["max_psi"]),
         )
 
 
@@ -260,15 +265,11 @@ class ScoreAndProfileFn(transforms.ScoreBatchesFn):
     ``ScoreBatchesFn`` passes through unchanged.
     """
 
-    def process(self, batch: readers.FeatureBatch):
-        for output in super().process(batch):
-            yield output
-            if isinstance(output, pa.Table):
-                probability = output.column(schema.PROBABILITY_KEY).to_numpy()
-                predicted = output.column(schema.CLASS_KEY).to_numpy()
-                yield beam.pvalue.TaggedOutput(
-                    PROFILE_TAG, ScoredBatch(batch.features, probability, predicted)
-                )
+    def scored_outputs(self, batch, probability, predicted):
+        yield beam.pvalue.TaggedOutput(
+            PROFILE_TAG,
+            ScoredBatch(batch.features, probability.astype(np.float64), predicted),
+        )
 
 
 class SummarizeDrift(beam.PTransform):

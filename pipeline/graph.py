@@ -40,12 +40,20 @@ def build_pipeline(
         transforms.ReadShardsFn(config.batch_size)
     ).with_outputs(transforms.REJECTED_TAG, transforms.FILE_COUNTS_TAG, main="batches")
     feature_batches = read.batches
-    rejected_rows = read[transforms.REJECTED_TAG]
     file_counts = read[transforms.FILE_COUNTS_TAG]
     scored = feature_batches | "ScoreBatches" >> beam.ParDo(
         drift.ScoreAndProfileFn(version_dir)
-    ).with_outputs(transforms.SCORE_COUNTS_TAG, drift.PROFILE_TAG, main="tables")
+    ).with_outputs(
+        transforms.SCORE_COUNTS_TAG,
+        drift.PROFILE_TAG,
+        transforms.REJECTED_TAG,
+        main="tables",
+    )
     scored_tables = scored.tables
+    rejected_rows = (
+        read[transforms.REJECTED_TAG],
+        scored[transforms.REJECTED_TAG],
+    ) | "FlattenRejected" >> beam.Flatten()
     score_counts = scored[transforms.SCORE_COUNTS_TAG]
     scored_files = scored_tables | "WriteScored" >> transforms.WriteScored(
         config.output_dir, config.output_format

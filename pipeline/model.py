@@ -194,6 +194,20 @@ class LoadedModel:
             self._saved_model = tf.saved_model.load(version_dir)
         self._serve = self._saved_model.signatures[schema.SIGNATURE_KEY]
         self._tf = tf
+        # The serving function computes (x - mean) / std in float32 with these
+        # variables of the export.
+        self._mean = self._saved_model.mean.numpy().astype(np.float32)
+        self._std = self._saved_model.std.numpy().astype(np.float32)
+
+    def normalized_overflow(self, features: np.ndarray) -> np.ndarray:
+        """Return an [n, 30] mask of the values that normalize to a non-finite.
+
+        The values are normalized in float32 as the serving function does, so
+        the mask is set exactly where the model would see an infinity or NaN.
+        """
+        x = np.asarray(features, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return ~np.isfinite((x - self._mean) / self._std)
 
     def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return P(malignant) and the predicted class for raw feature rows."""

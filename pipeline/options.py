@@ -1,13 +1,17 @@
 """The scoring job's own flags, declared once.
 
 ``run.py`` parses them with ``parse_known_args`` and hands the rest to Beam's
-``PipelineOptions``. The Dataflow Flex Template metadata,
+``PipelineOptions``, after rejecting any argument that Beam does not know
+either. The Dataflow Flex Template metadata,
 ``deploy/flex_template/metadata.json``, is generated from the same
 declarations by ``template_metadata``.
 """
 
 import argparse
 import dataclasses
+import difflib
+
+from apache_beam.options.pipeline_options import PipelineOptions
 
 OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
 DEFAULT_OUTPUT_FORMAT = "parquet"
@@ -158,10 +162,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _beam_unknown_args(beam_args: list[str]) -> tuple[list[str], list[str]]:
+    """Return the arguments no Beam options class accepts, and Beam's flags.
+
+    Beam 2.77 only logs a warning for such arguments and drops them, so a
+    misspelled job flag would be ignored. The parser is the one Beam's
+    ``get_all_options`` builds from every registered options class, which it
+    passes to ``add_extra_args_fn``.
+    """
+    parsers = []
+    PipelineOptions([]).get_all_options(add_extra_args_fn=parsers.append)
+    beam_parser = parsers[0]
+    _, unknown = beam_parser.parse_known_args(beam_args)
+    flags = [
+        option
+        for action in beam_parser._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    ]
+    return unknown, flags
+
+
+def _suggestion(argument: str, beam_flags: list[str]) -> str:
+    """Return " Did you mean --x?" for the closest known flag, or ""."""
+    name = argument.split("=", 1)[0].lstrip("-").replace("-", "_").lower()
+    job_flags = [f"--{flag.name}" for flag in FLAGS]
+    for candidates in (job_flags, beam_flags):
+        close = difflib.get_close_matches(f"--{name}", candidates, n=1, cutoff=0.75)
+        if close:
+            return f" Did you mean {close[0]}?"
+    return ""
+
+
+def _check_beam_args(parser: argparse.ArgumentParser, beam_args: list[str]) -> None:
+    """Exit with an error naming the first argument that neither parser knows."""
+    unknown, beam_flags = _beam_unknown_args(beam_args)
+    if not unknown:
+        return
+    flags = [a for a in unknown if a.startswith("-")]
+    if not flags:
+        parser.error(
+            f"unexpected argument {unknown[0]!r}: every value must follow a flag."
+        )
+    flag = flags[0]
+    parser.error(
+        f"unknown argument {flag}: it is neither a wdbc-score flag nor a Beam "
+        f"pipeline option.{_suggestion(flag, beam_flags)}"
+    )
+
+
 def parse_args(argv: list[str] | None) -> tuple[ScoringConfig, list[str]]:
-    """Split ``argv`` into the job's config and the arguments for Beam."""
+    """Split ``argv`` into the job's config and the arguments for Beam.
+
+    Exits with status 2 when an argument is unknown to the job and to Beam.
+    """
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
+    _check_beam_args(parser, beam_args)
     if args.batch_size < 1:
         parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
     if args.max_psi is not None and not args.max_psi >= 0:

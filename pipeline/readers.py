@@ -18,8 +18,10 @@ module, which checks each record on its own.
 import codecs
 import csv
 import dataclasses
+import gzip
 import io
 import math
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -37,6 +39,8 @@ _FEATURE_SET = frozenset(_FEATURES)
 _HEADER_WORDS = _FEATURE_SET | {schema.ID_COLUMN, schema.LABEL_COLUMN}
 _LABEL_CODES = {schema.MALIGNANT: 1, schema.BENIGN: 0}
 NO_LABEL = -1
+# The model computes in float32, where a larger magnitude becomes infinite.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Bytes that pyarrow parses per block; blocks are then cut into batches.
 _CSV_BLOCK_BYTES = 8 << 20
@@ -45,6 +49,12 @@ _SNIFF_BYTES = 1 << 20
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".data", ".data.gz", ".txt", ".txt.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+# Errors of a file that opened at launch but fails partway through, such as
+# a truncated gzip stream (EOFError from Python's gzip, OSError from pyarrow).
+# NOTE: a transient storage error is an OSError too, so it also ends the
+# shard with a rejected record instead of failing the bundle for a retry.
+_MID_FILE_ERRORS = (OSError, EOFError, zlib.error, pa.ArrowException)
 
 
 @dataclasses.dataclass
@@ -107,6 +117,16 @@ def _json_value(value):
     return str(value)
 
 
+def _named_values(names: list[str], values: list) -> dict:
+    """Map names to values; a repeated name gets " (duplicate)" appended."""
+    named = {}
+    for name, value in zip(names, values):
+        while name in named:
+            name = f"{name} (duplicate)"
+        named[name] = value
+    return named
+
+
 def _label_codes(labels: list | pa.Array | None, n: int) -> np.ndarray:
     if labels is None:
         return np.full(n, NO_LABEL, dtype=np.int8)
@@ -139,6 +159,8 @@ def _value_problem(name: str, value: float, is_null: bool) -> str | None:
         return f"NaN in {name}"
     if math.isinf(value):
         return f"infinite value in {name}"
+    if abs(value) > FLOAT32_MAX:
+        return f"value {value!r} of {name} is outside the float32 range"
     return None
 
 
@@ -173,18 +195,21 @@ def _split_valid_rows(
     raw_values,
     text_mask: np.ndarray | None = None,
 ) -> Iterator[FeatureBatch | RejectedRow]:
-    """Yield the rows with finite, present features and reject the others.
+    """Yield the rows with present features in the float32 range; reject others.
 
     ``null_mask`` is None when no value is null. ``raw_values(i)`` returns the
     file's values of row ``i`` for the record. ``text_mask`` marks the values
     that were text but not a number.
     """
-    # A sum is finite only when every term is (an overflow makes it infinite,
-    # not finite), so a finite sum clears the whole batch in one pass.
-    if null_mask is None and np.isfinite(features.sum()):
+    # NaN fails every comparison, and min and max return NaN when a value is
+    # NaN, so this clears a batch without NaN, infinities or float32 overflows.
+    if null_mask is None and (
+        features.size == 0
+        or (features.min() >= -FLOAT32_MAX and features.max() <= FLOAT32_MAX)
+    ):
         yield FeatureBatch(source, rows, ids, features, labels)
         return
-    bad = ~np.isfinite(features).all(axis=1)
+    bad = ~(np.abs(features) <= FLOAT32_MAX).all(axis=1)
     if null_mask is not None:
         bad |= null_mask.any(axis=1)
     if not bad.any():
@@ -232,9 +257,20 @@ class _CsvLayout:
     id_column: str | None
     label_column: str | None
 
+    duplicated: list[str] = dataclasses.field(default_factory=list)
+
     @property
     def missing_features(self) -> list[str]:
         return [f for f, c in zip(_FEATURES, self.feature_columns) if c is None]
+
+    @property
+    def file_problem(self) -> str | None:
+        """Return why no record of the file can be scored, or None."""
+        if self.duplicated:
+            return f"duplicated columns: {', '.join(self.duplicated)}"
+        if self.missing_features:
+            return f"missing feature columns: {', '.join(self.missing_features)}"
+        return None
 
 
 def _open_arrow_stream(path: str) -> pa.NativeFile:
@@ -251,9 +287,20 @@ def _open_arrow_stream(path: str) -> pa.NativeFile:
 
 
 def _open_text(path: str) -> io.TextIOWrapper:
-    return io.TextIOWrapper(
-        FileSystems.open(path), encoding="utf-8-sig", newline="", errors="replace"
-    )
+    """Open ``path`` as text, decompressing ``.gz`` files.
+
+    Beam's ``CompressedFile`` (2.77) lacks ``writable``, which
+    ``io.TextIOWrapper`` calls, so gzip is decoded by Python's ``gzip``.
+    """
+    raw = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+    if path.lower().endswith(".gz"):
+        raw = gzip.GzipFile(fileobj=raw, mode="rb")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="replace")
+
+
+def _is_blank(record: list[str]) -> bool:
+    """Tell whether a CSV record is an empty or whitespace-only line."""
+    return not record or (len(record) == 1 and not record[0].strip())
 
 
 def _first_record(path: str) -> list[str] | None:
@@ -262,7 +309,7 @@ def _first_record(path: str) -> list[str] | None:
         head = f.read(_SNIFF_BYTES)
     text = codecs.decode(head, "utf-8-sig", errors="replace")
     for record in csv.reader(io.StringIO(text, newline="")):
-        if record:
+        if not _is_blank(record):
             return record
     return None
 
@@ -286,6 +333,7 @@ def _csv_layout(path: str, first: list[str]) -> _CsvLayout:
         feature_columns=[by_name.get(f) for f in _FEATURES],
         id_column=by_name.get(schema.ID_COLUMN),
         label_column=by_name.get(schema.LABEL_COLUMN),
+        duplicated=_duplicated_columns(first),
     )
 
 
@@ -336,7 +384,12 @@ def _read_csv_fast(
                     batch = block.slice(start, batch_rows)
                     yield from _csv_batch(path, layout, batch, emitted[0])
                     emitted[0] += batch.num_rows
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError, OSError) as e:
+            # pyarrow decodes a gzip file in blocks, so on a truncated one it
+            # fails before its first rows. The record reader, which reads the
+            # stream line by line, then yields the rows before the cut. A
+            # whitespace-only line before the header gives ArrowKeyError,
+            # because pyarrow takes it as the header.
             raise _CsvFallback(str(e)) from e
 
 
@@ -408,7 +461,7 @@ def _read_csv_records(
     path: str, layout: _CsvLayout, batch_rows: int, skip: int
 ) -> Iterator[FeatureBatch | RejectedRow]:
     """Check each record with Python's csv module, after skipping ``skip``."""
-    missing = layout.missing_features
+    file_problem = layout.file_problem
     index = {name: i for i, name in enumerate(layout.columns)}
     pending_rows: list[int] = []
     pending_ids: list[str] = []
@@ -432,12 +485,13 @@ def _read_csv_records(
         pending_labels.clear()
         return batch
 
+    failure: list[Exception] = []
     with _open_text(path) as text:
-        records = csv.reader(text)
+        records = _until_read_error(csv.reader(text), failure)
         row = 0
         header_pending = layout.has_header
         for record in records:
-            if not record:
+            if _is_blank(record):
                 continue
             if header_pending:
                 header_pending = False
@@ -445,12 +499,11 @@ def _read_csv_records(
             row += 1
             if row <= skip:
                 continue
-            raw = dict(zip(layout.columns, record))
+            raw = _named_values(layout.columns, record)
             if len(record) > len(layout.columns):
                 raw["extra_fields"] = record[len(layout.columns) :]
-            if missing:
-                reason = f"missing feature columns: {', '.join(missing)}"
-                yield RejectedRow(path, row, reason, raw)
+            if file_problem:
+                yield RejectedRow(path, row, file_problem, raw)
                 continue
             values, reason = _parse_record(layout, index, record)
             if values is None:
@@ -470,6 +523,19 @@ def _read_csv_records(
                 yield flush()
     if pending_rows:
         yield flush()
+    if failure:
+        raise failure[0]
+
+
+def _until_read_error(records: Iterator, failure: list) -> Iterator:
+    """Yield ``records`` until reading fails, and store the error in ``failure``.
+
+    The caller then emits the rows it has parsed before it re-raises.
+    """
+    try:
+        yield from records
+    except _MID_FILE_ERRORS as e:
+        failure.append(e)
 
 
 def read_csv(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
@@ -479,7 +545,7 @@ def read_csv(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]
         return
     layout = _csv_layout(path, first)
     emitted = [0]
-    if not layout.missing_features:
+    if not layout.file_problem:
         try:
             yield from _read_csv_fast(path, layout, batch_rows, emitted)
             return
@@ -526,13 +592,35 @@ def _nan_text(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def _id_strings(column: pa.Array) -> pa.Array:
-    """Return a string array of ``str(v)`` of each id, null for a null id.
+    """Return a string array of the text of each id, null for a null id.
 
     String and integer columns are cast in Arrow, which gives the same text
-    as ``str`` without a Python call per row. Other types go through ``str``.
+    as ``str`` without a Python call per row. An integral float below 2**53 is
+    written as an integer (857438.0 as "857438"), so ids that pandas stored
+    as floats keep their text. Binary ids are decoded as UTF-8, with U+FFFD
+    for invalid bytes. Other types go through ``str``.
     """
-    if pa.types.is_string(column.type) or pa.types.is_integer(column.type):
+    data_type = column.type
+    if pa.types.is_string(data_type) or pa.types.is_integer(data_type):
         return pc.cast(column, pa.string())
+    if pa.types.is_floating(data_type):
+        values = pc.cast(column, pa.float64())
+        integral = pc.and_(
+            pc.equal(pc.floor(values), values), pc.less(pc.abs(values), 2.0**53)
+        )
+        whole = pc.cast(pc.if_else(integral, values, 0.0), pa.int64())
+        return pc.if_else(
+            integral, pc.cast(whole, pa.string()), pc.cast(values, pa.string())
+        )
+    if pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
+        try:
+            return pc.cast(column, pa.string())
+        except pa.ArrowInvalid:
+            texts = [
+                None if v is None else v.decode("utf-8", errors="replace")
+                for v in column.to_pylist()
+            ]
+            return pa.array(texts, type=pa.string())
     texts = [None if v is None else str(v) for v in column.to_pylist()]
     return pa.array(texts, type=pa.string())
 
@@ -569,6 +657,63 @@ def _parquet_features(
     return features, null_mask, text_mask
 
 
+def _duplicated_columns(names: list[str]) -> list[str]:
+    """Return the schema names that more than one column maps to, in order."""
+    counts: dict[str, int] = {}
+    for name in names:
+        normalized = schema.normalize_column_name(name)
+        if normalized in _HEADER_WORDS:
+            counts[normalized] = counts.get(normalized, 0) + 1
+    return [name for name, count in counts.items() if count > 1]
+
+
+def _is_number_type(data_type: pa.DataType) -> bool:
+    """Tell whether ``_parquet_features`` can turn a column of this type to float64."""
+    if pa.types.is_dictionary(data_type):
+        data_type = data_type.value_type
+    return (
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+        or pa.types.is_string(data_type)
+        or pa.types.is_large_string(data_type)
+        or pa.types.is_null(data_type)
+    )
+
+
+def _parquet_file_problem(
+    arrow_schema: pa.Schema, feature_columns: list[str | None]
+) -> str | None:
+    """Return why no row of a Parquet file can be read, or None if rows can."""
+    duplicated = _duplicated_columns(arrow_schema.names)
+    if duplicated:
+        return f"duplicated columns: {', '.join(duplicated)}"
+    missing = [f for f, c in zip(_FEATURES, feature_columns) if c is None]
+    if missing:
+        return f"missing feature columns: {', '.join(missing)}"
+    for column in feature_columns:
+        data_type = arrow_schema.field(column).type
+        if not _is_number_type(data_type):
+            return f"column {column} has type {data_type}, not a number"
+    return None
+
+
+def _reject_parquet_file(
+    parquet: pq.ParquetFile, path: str, batch_rows: int, reason: str
+) -> Iterator[RejectedRow]:
+    """Reject every row of a Parquet file with the same reason."""
+    offset = 0
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        # A record batch with duplicated names cannot be turned into dicts,
+        # so each row's values are read column by column.
+        columns = [column.to_pylist() for column in batch.columns]
+        for i in range(batch.num_rows):
+            row = [_json_value(column[i]) for column in columns]
+            values = _named_values(batch.schema.names, row)
+            yield RejectedRow(path, offset + i + 1, reason, values)
+        offset += batch.num_rows
+
+
 def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
     """Yield the scored-to-be batches and rejected rows of one Parquet file."""
     with FileSystems.open(path) as f:
@@ -579,16 +724,11 @@ def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | Rejected
         feature_columns = [by_name.get(name) for name in _FEATURES]
         id_column = by_name.get(schema.ID_COLUMN)
         label_column = by_name.get(schema.LABEL_COLUMN)
-        missing = [f for f, c in zip(_FEATURES, feature_columns) if c is None]
-        offset = 0
-        if missing:
-            reason = f"missing feature columns: {', '.join(missing)}"
-            for batch in parquet.iter_batches(batch_size=batch_rows):
-                for i, record in enumerate(batch.to_pylist()):
-                    values = {k: _json_value(v) for k, v in record.items()}
-                    yield RejectedRow(path, offset + i + 1, reason, values)
-                offset += batch.num_rows
+        problem = _parquet_file_problem(parquet.schema_arrow, feature_columns)
+        if problem:
+            yield from _reject_parquet_file(parquet, path, batch_rows, problem)
             return
+        offset = 0
         wanted = list(feature_columns)
         for extra in (id_column, label_column):
             if extra:
@@ -630,8 +770,33 @@ def read_parquet(path: str, batch_rows: int) -> Iterator[FeatureBatch | Rejected
             )
 
 
+def _stop_at_read_error(
+    path: str, items: Iterator[FeatureBatch | RejectedRow]
+) -> Iterator[FeatureBatch | RejectedRow]:
+    """Pass ``items`` on; if reading fails, end with one record for the rest.
+
+    The rows yielded before the failure stay as they are. The unread rest of
+    the file cannot be counted, so one rejected record, numbered after the
+    last row read, stands for it.
+    """
+    last_row = 0
+    try:
+        for item in items:
+            if isinstance(item, RejectedRow):
+                last_row = max(last_row, item.row)
+            elif len(item):
+                last_row = max(last_row, int(item.rows[-1]))
+            yield item
+    except _MID_FILE_ERRORS as e:
+        reason = (
+            f"file cannot be read after row {last_row}, it may be truncated "
+            f"or corrupt: {e}"
+        )
+        yield RejectedRow(path, last_row + 1, reason, {})
+
+
 def read_shard(path: str, batch_rows: int) -> Iterator[FeatureBatch | RejectedRow]:
     """Yield the batches and rejected rows of a CSV or Parquet shard."""
     if file_format(path) == "parquet":
-        return read_parquet(path, batch_rows)
-    return read_csv(path, batch_rows)
+        return _stop_at_read_error(path, read_parquet(path, batch_rows))
+    return _stop_at_read_error(path, read_csv(path, batch_rows))

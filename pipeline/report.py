@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import logging
+import re
 
 import apache_beam as beam
 import numpy as np
@@ -254,6 +255,12 @@ def _headline(drift: dict) -> str:
                 f"<p class='alert stable'>Drift gate passed: no feature's PSI "
                 f"is above --max_psi {gate['max_psi']:g}.</p>"
             )
+        elif not gate["failed_features"]:
+            parts.append(
+                "<p class='alert major'>Drift gate failed: no row was scored, so "
+                f"--max_psi {gate['max_psi']:g} cannot be checked. No _SUCCESS "
+                "was written.</p>"
+            )
         else:
             failed = ", ".join(html.escape(n) for n in gate["failed_features"])
             parts.append(
@@ -375,6 +382,47 @@ def write_report(output_dir: str, summary: dict, training: dict) -> str:
     return path
 
 
+# Reason patterns of pipeline/readers.py and pipeline/transforms.py, and the
+# category each is counted under in summary.json. The category leaves out
+# values and column names, so the number of keys stays small.
+_FILE_CATEGORIES = (
+    ("file cannot be read after row ", "file truncated or corrupt"),
+    ("missing feature columns: ", "missing feature columns"),
+    ("duplicated columns: ", "duplicated columns"),
+    ("the model returned a NaN probability", "NaN probability"),
+    ("normalized value is not finite in ", "normalized value not finite"),
+)
+_VALUE_CATEGORIES = (
+    (re.compile(r"^expected \d+ fields, found \d+$"), "wrong number of fields"),
+    (re.compile(r"^missing value in "), "missing value"),
+    (re.compile(r"^NaN in "), "NaN value"),
+    (re.compile(r"^infinite value in "), "infinite value"),
+    (re.compile(r"^non-numeric value "), "non-numeric value"),
+    (re.compile(r"^value .* is outside the float32 range$"), "outside float32 range"),
+    (
+        re.compile(r"^column .* has type .*, not a number$"),
+        "feature column not numeric",
+    ),
+)
+
+
+def reason_category(reason: str) -> str:
+    """Return the category of a rejection reason, without values or columns.
+
+    A row with several value problems gets their categories joined by "; ",
+    in the order of ``_VALUE_CATEGORIES``. An unknown reason maps to "other".
+    """
+    for prefix, category in _FILE_CATEGORIES:
+        if reason.startswith(prefix):
+            return category
+    found = set()
+    for problem in reason.split("; "):
+        matched = [c for pattern, c in _VALUE_CATEGORIES if pattern.match(problem)]
+        found.update(matched or ["other"])
+    order = [c for _, c in _VALUE_CATEGORIES] + ["other"]
+    return "; ".join(c for c in order if c in found)
+
+
 class CountRejectedByReasonFn(beam.CombineFn):
     """Count rejected rows per reason text into a dict."""
 
@@ -397,11 +445,11 @@ class CountRejectedByReasonFn(beam.CombineFn):
 
 
 class CountReasons(beam.PTransform):
-    """Combine ``RejectedRow``s into one dict of row counts by reason."""
+    """Combine ``RejectedRow``s into one dict of row counts by reason category."""
 
     def expand(self, rejected_rows):
         return (
             rejected_rows
-            | "Reasons" >> beam.Map(lambda row: row.reason)
+            | "Reasons" >> beam.Map(lambda row: reason_category(row.reason))
             | "CombineReasons" >> beam.CombineGlobally(CountRejectedByReasonFn())
         )

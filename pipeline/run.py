@@ -68,6 +68,21 @@ class JobError(ValueError):
     """The job cannot run as configured; nothing has been written."""
 
 
+def _no_match_hint(pattern: str) -> str:
+    """Return what to check when ``pattern`` matches no file."""
+    if "://" not in pattern and os.path.islink(pattern):
+        return (
+            f"it is a symbolic link to {os.readlink(pattern)}, which does not "
+            "exist. Fix the link or pass the file it should point to."
+        )
+    if "://" not in pattern and os.path.isfile(pattern):
+        return (
+            "the file exists, but its name contains glob characters. Escape "
+            "each of them in brackets, for example [[] for [."
+        )
+    return "check the path and quote the glob so the shell does not expand it."
+
+
 def match_inputs(patterns: tuple[str, ...]) -> list[str]:
     """Expand the ``--input`` globs, rejecting ones that match no file."""
     files: list[str] = []
@@ -85,8 +100,7 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
         paths = sorted(m.path for m in matched if not m.path.endswith("/"))
         if not paths:
             raise JobError(
-                f"--input {pattern} matches no file; check the path and quote "
-                "the glob so the shell does not expand it."
+                f"--input {pattern} matches no file; {_no_match_hint(pattern)}"
             )
         for path in paths:
             try:
@@ -94,7 +108,23 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
             except ValueError as e:
                 raise JobError(f"--input {pattern}: {e}") from e
         files.extend(paths)
-    return sorted(set(files))
+    return _unique_files(sorted(set(files)))
+
+
+def _unique_files(files: list[str]) -> list[str]:
+    """Drop local paths that name a file already listed under another path.
+
+    A symlink, a relative path or ``..`` can name one file twice. The first
+    path in sorted order is kept, so each file is scored once.
+    """
+    seen: set[str] = set()
+    unique = []
+    for path in files:
+        key = path if "://" in path else os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
 
 
 def check_inputs_readable(files: list[str]) -> None:
@@ -121,6 +151,29 @@ def check_inputs_readable(files: list[str]) -> None:
                 f"--input file {path} cannot be read: {e}. Fix or remove the file, "
                 "or narrow the --input glob."
             ) from e
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Tell whether ``path`` lies in ``folder`` or below it."""
+    if "://" in folder or "://" in path:
+        return path.startswith(folder.rstrip("/") + "/")
+    folder = os.path.realpath(folder)
+    return os.path.realpath(path).startswith(os.path.join(folder, ""))
+
+
+def check_inputs_outside_output(files: list[str], output_dir: str) -> None:
+    """Reject inputs inside ``output_dir``, where a run deletes and writes files.
+
+    A glob that matches the output folder would read an earlier run's
+    scored shards as inputs, and the run deletes those before it reads them.
+    """
+    inside = [path for path in files if _inside(path, output_dir)]
+    if inside:
+        raise JobError(
+            f"--input file {inside[0]} is inside --output_dir {output_dir} "
+            f"({len(inside)} input files are). Write the outputs to a folder "
+            "that no --input glob matches."
+        )
 
 
 def _stale_outputs(output_dir: str) -> list[str]:
@@ -173,7 +226,16 @@ def check_output_dir(output_dir: str) -> None:
 
     The check writes nothing. A local folder must be a directory that this
     process may write, or must not exist yet under a writable directory.
+    Beam's file sinks match their temporary files by glob, so the path must
+    not contain glob characters.
     """
+    special = sorted(set(output_dir) & set("*?["))
+    if special:
+        raise JobError(
+            f"--output_dir {output_dir} contains the glob characters "
+            f"{' '.join(special)}, which Beam's file sinks cannot write under. "
+            "Pass a folder path without them."
+        )
     if "://" in output_dir:
         # NOTE: a remote folder is only checked for being listable, so a
         # bucket without write permission fails when the first shard is written.
@@ -294,6 +356,7 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
             "drift checks need; re-export the model with this version of wdbc-train."
         )
     check_output_dir(config.output_dir)
+    check_inputs_outside_output(files, config.output_dir)
     pipeline = test_pipeline or beam.Pipeline(options=pipeline_options(beam_args))
     started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
     clear_outputs(config.output_dir)

@@ -3,6 +3,7 @@
 import datetime
 import json
 import logging
+import math
 
 import apache_beam as beam
 import numpy as np
@@ -88,6 +89,7 @@ class ScoreBatchesFn(beam.DoFn):
         self._shared = shared.Shared()
         self._model = None
         self._rows_scored = Metrics.counter(_NAMESPACE, "rows_scored")
+        self._rows_rejected = Metrics.counter(_NAMESPACE, "rows_rejected")
         self._batches = Metrics.counter(_NAMESPACE, "batches_scored")
         self._loads = Metrics.counter(_NAMESPACE, "model_loads")
 
@@ -114,12 +116,20 @@ class ScoreBatchesFn(beam.DoFn):
         if self._model is None:
             self._acquire_model()
         probability, predicted = self._model.predict(batch.features)
+        batch, probability, predicted, rejected = _reject_unscorable(
+            batch, probability, predicted, self._model.normalized_overflow
+        )
+        for row in rejected:
+            yield beam.pvalue.TaggedOutput(REJECTED_TAG, row)
+        self._rows_rejected.inc(len(rejected))
         self._rows_scored.inc(len(batch))
         self._batches.inc()
         n = len(batch)
-        yield beam.pvalue.TaggedOutput(
-            SCORE_COUNTS_TAG, _score_counts(batch, predicted)
-        )
+        counts = _score_counts(batch, predicted)
+        counts["rows_rejected"] = len(rejected)
+        yield beam.pvalue.TaggedOutput(SCORE_COUNTS_TAG, counts)
+        if not n:
+            return
         yield pa.Table.from_arrays(
             [
                 batch.ids,
@@ -129,6 +139,58 @@ class ScoreBatchesFn(beam.DoFn):
             ],
             schema=SCORED_SCHEMA,
         )
+        yield from self.scored_outputs(batch, probability, predicted)
+
+    def scored_outputs(
+        self,
+        batch: readers.FeatureBatch,
+        probability: np.ndarray,
+        predicted: np.ndarray,
+    ):
+        """Yield extra outputs for the scored rows of a batch; none here."""
+        return iter(())
+
+
+def _reject_unscorable(
+    batch: readers.FeatureBatch,
+    probability: np.ndarray,
+    predicted: np.ndarray,
+    normalized_overflow,
+) -> tuple:
+    """Split off the rows that the model cannot score to a finite probability.
+
+    A row is rejected when a normalized value is not finite in float32, or
+    when the probability is NaN (an infinite logit sum of opposite signs).
+    Returns the batch, probabilities and classes of the other rows, and the
+    rejected rows.
+    """
+    overflow = normalized_overflow(batch.features)
+    bad = np.isnan(probability) | overflow.any(axis=1)
+    if not bad.any():
+        return batch, probability, predicted, []
+    rejected = []
+    for i in np.flatnonzero(bad):
+        columns = np.flatnonzero(overflow[i])
+        if len(columns):
+            names = ", ".join(schema.FEATURE_NAMES[j] for j in columns)
+            reason = f"normalized value is not finite in {names}"
+        else:
+            reason = "the model returned a NaN probability"
+        values = {schema.ID_COLUMN: batch.ids[int(i)].as_py()}
+        for name, value in zip(schema.FEATURE_NAMES, batch.features[i]):
+            values[name] = float(value)
+        rejected.append(
+            readers.RejectedRow(batch.source, int(batch.rows[i]), reason, values)
+        )
+    good = ~bad
+    kept = readers.FeatureBatch(
+        batch.source,
+        batch.rows[good],
+        batch.ids.filter(pa.array(good)),
+        batch.features[good],
+        batch.labels[good],
+    )
+    return kept, probability[good], predicted[good], rejected
 
 
 def _table_to_csv(table: pa.Table) -> str:
@@ -266,6 +328,25 @@ def build_summary(
     return summary
 
 
+def _finite_or_none(value):
+    """Return ``value`` with every NaN or infinite float replaced by None."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def summary_json(summary: dict) -> str:
+    """Return ``summary`` as strict JSON, with null for non-finite numbers.
+
+    Python's ``json`` would write NaN and Infinity, which strict parsers reject.
+    """
+    return json.dumps(_finite_or_none(summary), indent=2, allow_nan=False)
+
+
 class WriteSummaryFn(beam.DoFn):
     """Write ``summary.json``, ``report.html`` and then ``_SUCCESS``.
 
@@ -292,7 +373,7 @@ class WriteSummaryFn(beam.DoFn):
         summary["drift"] = drift
         summary_path = FileSystems.join(self._output_dir, SUMMARY_NAME)
         with FileSystems.create(summary_path) as f:
-            f.write(json.dumps(summary, indent=2).encode("utf-8"))
+            f.write(summary_json(summary).encode("utf-8"))
         training = self._metadata[statistics.METADATA_KEY]
         report.write_report(self._output_dir, summary, training)
         if drift["gate"]["passed"]:

@@ -129,8 +129,13 @@ def _place_stale_outputs(output_dir: pathlib.Path) -> None:
 
 
 def _counters(result) -> dict:
-    counters = result.metrics().query()["counters"]
-    return {c.key.metric.name: c.committed for c in counters}
+    # A counter such as rows_rejected is incremented by several steps, so the
+    # totals are summed over steps.
+    totals: dict = {}
+    for counter in result.metrics().query()["counters"]:
+        name = counter.key.metric.name
+        totals[name] = totals.get(name, 0) + counter.committed
+    return totals
 
 
 @pytest.fixture(scope="session")

@@ -183,6 +183,37 @@ def _csv_gzipped(frame, folder):
     return Case("gzipped.csv.gz", data.scored(), {})
 
 
+def _csv_gzipped_bad_row(frame, folder):
+    # The non-numeric value sends the rest of the file to the record reader,
+    # which must decompress the file too.
+    data = _slice(frame, 400, 410, 19)
+    lines = [",".join(HEADER)]
+    scored = []
+    for i, row in enumerate(data.scored()):
+        fields = _uci_fields(data, i)
+        if i == 2:
+            fields[HEADER.index("area_mean")] = "n/a"
+        else:
+            scored.append(row)
+        lines.append(_csv_line(fields))
+    text = "\n".join(lines) + "\n"
+    name = "gzipped_bad_row.csv.gz"
+    (folder / name).write_bytes(gzip.compress(text.encode("utf-8")))
+    return Case(name, scored, {3: "non-numeric value 'n/a' in area_mean"})
+
+
+def _csv_whitespace_lines(frame, folder):
+    # Lines of spaces and tabs are blank lines: skipped, not counted as rows.
+    data = _slice(frame, 425, 431, 42)
+    lines = ["  ", ",".join(HEADER)]
+    for i in range(6):
+        lines.append(_csv_line(_uci_fields(data, i)))
+        if i in (1, 4):
+            lines.append(" \t ")
+    _write_lines(folder / "whitespace_lines.csv", lines)
+    return Case("whitespace_lines.csv", data.scored(), {})
+
+
 def _csv_quoted_ids(frame, folder):
     data = _slice(frame, 115, 121, 10)
     data.ids = [
@@ -298,6 +329,11 @@ def _csv_bad_rows(frame, folder):
         elif number == 12:
             fields[HEADER.index("smoothness_mean")] = "1.2.3"
             rejected[number] = "non-numeric value '1.2.3' in smoothness_mean"
+        elif number == 13:
+            fields[HEADER.index("texture_worst")] = "-1e39"
+            rejected[number] = (
+                "value -1e+39 of texture_worst is outside the float32 range"
+            )
         else:
             scored.append(row)
         lines.append(_csv_line(fields))
@@ -317,6 +353,74 @@ def _csv_missing_column(frame, folder):
     return Case("missing_column.csv", [], {n: reason for n in range(1, 6)})
 
 
+# Values that are finite in float64 but not usable by the float32 model:
+# 1-based row -> (feature values to set, exact rejection reason). The
+# normalized compactness_se of 3e38 overflows because its training std is
+# far below 1.
+_FLOAT32_PROBLEMS = {
+    2: (
+        {"compactness_se": 1e39},
+        "value 1e+39 of compactness_se is outside the float32 range",
+    ),
+    3: (
+        {"radius_mean": -1e308},
+        "value -1e+308 of radius_mean is outside the float32 range",
+    ),
+    4: (
+        {"radius_mean": 1e39, "compactness_se": 1e39},
+        "value 1e+39 of radius_mean is outside the float32 range; "
+        "value 1e+39 of compactness_se is outside the float32 range",
+    ),
+    6: (
+        {"compactness_se": 3e38},
+        "normalized value is not finite in compactness_se",
+    ),
+    7: (
+        {"compactness_se": 3e38, "smoothness_se": -3e38},
+        "normalized value is not finite in smoothness_se, compactness_se",
+    ),
+}
+
+
+def _float32_slice(frame, start, stop, id_block) -> tuple[_Slice, Case]:
+    data = _slice(frame, start, stop, id_block)
+    rows = data.scored()
+    rejected = {}
+    for number, (values, reason) in _FLOAT32_PROBLEMS.items():
+        for name, value in values.items():
+            data.features[number - 1, FEATURES.index(name)] = value
+        rejected[number] = reason
+    scored = [r for n, r in enumerate(rows, start=1) if n not in rejected]
+    return data, Case("", scored, rejected)
+
+
+def _csv_float32_range(frame, folder):
+    data, case = _float32_slice(frame, 225, 235, 18)
+    lines = [",".join(HEADER)]
+    lines += [_csv_line(_uci_fields(data, i)) for i in range(len(data.ids))]
+    _write_lines(folder / "float32_range.csv", lines)
+    case.name = "float32_range.csv"
+    return case
+
+
+def _csv_duplicate_column(frame, folder, name, duplicate, bad_row):
+    """Build a case whose header names ``duplicate`` twice.
+
+    With ``bad_row`` one value is not a number, which sends the file to the
+    record reader, so both CSV readers are checked.
+    """
+    data = _slice(frame, 410, 415, 38 if bad_row else 39)
+    lines = [",".join([*HEADER, duplicate])]
+    for i in range(5):
+        fields = _uci_fields(data, i)
+        if bad_row and i == 1:
+            fields[HEADER.index("area_mean")] = "n/a"
+        lines.append(_csv_line([*fields, "999"]))
+    _write_lines(folder / name, lines)
+    reason = f"duplicated columns: {schema.normalize_column_name(duplicate)}"
+    return Case(name, [], {n: reason for n in range(1, 6)})
+
+
 CSV_CASES: dict[str, Callable] = {
     "plain.csv": _csv_plain,
     "quoted.csv": _csv_quoted,
@@ -327,6 +431,8 @@ CSV_CASES: dict[str, Callable] = {
     "bom.csv": _csv_bom,
     "no_final_newline.csv": _csv_no_final_newline,
     "gzipped.csv.gz": _csv_gzipped,
+    "gzipped_bad_row.csv.gz": _csv_gzipped_bad_row,
+    "whitespace_lines.csv": _csv_whitespace_lines,
     "quoted_ids.csv": _csv_quoted_ids,
     "string_ids.csv": _csv_string_ids,
     "duplicate_ids.csv": _csv_duplicate_ids,
@@ -337,6 +443,16 @@ CSV_CASES: dict[str, Callable] = {
     "missing_values.csv": _csv_missing_values,
     "bad_rows.csv": _csv_bad_rows,
     "missing_column.csv": _csv_missing_column,
+    "float32_range.csv": _csv_float32_range,
+    "duplicate_column.csv": lambda frame, folder: _csv_duplicate_column(
+        frame, folder, "duplicate_column.csv", "radius_mean", False
+    ),
+    "duplicate_column_bad_row.csv": lambda frame, folder: _csv_duplicate_column(
+        frame, folder, "duplicate_column_bad_row.csv", "Radius Mean", True
+    ),
+    "duplicate_id.csv": lambda frame, folder: _csv_duplicate_column(
+        frame, folder, "duplicate_id.csv", "id", False
+    ),
 }
 
 
@@ -483,6 +599,70 @@ def _pq_text_features(frame, folder):
     return Case("text_features.parquet", scored, rejected)
 
 
+def _pq_float32_range(frame, folder):
+    data, case = _float32_slice(frame, 370, 380, 33)
+    pq.write_table(_table(data), folder / "float32_range.parquet")
+    case.name = "float32_range.parquet"
+    return case
+
+
+def _pq_duplicate_column(frame, folder):
+    data = _slice(frame, 380, 385, 34)
+    table = _table(data)
+    second = pa.array(np.full(5, 999.0))
+    table = pa.Table.from_arrays(
+        [*table.columns, second], names=[*table.column_names, "radius_mean"]
+    )
+    pq.write_table(table, folder / "duplicate_column.parquet")
+    reason = "duplicated columns: radius_mean"
+    return Case("duplicate_column.parquet", [], {n: reason for n in range(1, 6)})
+
+
+def _pq_feature_type(name, start, id_block, make_column, reason):
+    """Build a case whose radius_mean column has a type that is not a number."""
+
+    def build(frame, folder):
+        data = _slice(frame, start, start + 5, id_block)
+        table = _table(data)
+        position = table.schema.get_field_index("radius_mean")
+        column = make_column(data.features[:, 0])
+        table = table.set_column(position, "radius_mean", column)
+        pq.write_table(table, folder / name)
+        return Case(name, [], {n: reason for n in range(1, 6)})
+
+    return build
+
+
+def _list_column(values):
+    return pa.array([[v] for v in values], pa.list_(pa.float64()))
+
+
+def _struct_column(values):
+    return pa.array([{"value": v} for v in values])
+
+
+def _bool_column(values):
+    return pa.array(values > 15.0)
+
+
+def _pq_id_type(name, start, id_block, id_type):
+    """Build a case whose id column has ``id_type`` instead of int64."""
+
+    def build(frame, folder):
+        data = _slice(frame, start, start + 5, id_block)
+        table = _table(data)
+        position = table.schema.get_field_index(schema.ID_COLUMN)
+        if id_type == pa.binary():
+            ids = pa.array([v.encode("utf-8") for v in data.ids], id_type)
+        else:
+            ids = pa.array([float(v) for v in data.ids], id_type)
+        table = table.set_column(position, schema.ID_COLUMN, ids)
+        pq.write_table(table, folder / name)
+        return Case(name, data.scored(), {})
+
+    return build
+
+
 PARQUET_CASES: dict[str, Callable] = {
     "plain.parquet": _pq_plain,
     "int64.parquet": _pq_int64,
@@ -496,6 +676,31 @@ PARQUET_CASES: dict[str, Callable] = {
     "duplicate_ids.parquet": _pq_duplicate_ids,
     "no_diagnosis.parquet": _pq_no_diagnosis,
     "text_features.parquet": _pq_text_features,
+    "float32_range.parquet": _pq_float32_range,
+    "duplicate_column.parquet": _pq_duplicate_column,
+    "list_feature.parquet": _pq_feature_type(
+        "list_feature.parquet",
+        385,
+        35,
+        _list_column,
+        "column radius_mean has type list<element: double>, not a number",
+    ),
+    "struct_feature.parquet": _pq_feature_type(
+        "struct_feature.parquet",
+        390,
+        36,
+        _struct_column,
+        "column radius_mean has type struct<value: double>, not a number",
+    ),
+    "binary_ids.parquet": _pq_id_type("binary_ids.parquet", 415, 40, pa.binary()),
+    "float_ids.parquet": _pq_id_type("float_ids.parquet", 420, 41, pa.float64()),
+    "bool_feature.parquet": _pq_feature_type(
+        "bool_feature.parquet",
+        395,
+        37,
+        _bool_column,
+        "column radius_mean has type bool, not a number",
+    ),
 }
 
 CASES = {"csv": CSV_CASES, "parquet": PARQUET_CASES}

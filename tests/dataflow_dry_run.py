@@ -23,6 +23,7 @@ STEP_LABELS = (
     "SpreadShards",
     "ReadShards",
     "ScoreBatches",
+    "FlattenRejected",
     "WriteScored",
     "WriteRejected",
     "SummarizeDrift",

@@ -1,12 +1,16 @@
 """A corpus run accounts for every row in summary.json, metrics and files."""
 
+import collections
 import datetime
+import json
 import re
 
 import numpy as np
 import pytest
 
+from pipeline import report
 from tests.conftest import STALE_OUTPUTS, UNRELATED_FILE, score_with_signature
+from wdbc import schema
 
 FORMATS = ["csv", "parquet"]
 
@@ -127,3 +131,29 @@ def test_earlier_outputs_replaced(corpus_run, input_format):
             assert "earlier run" not in text
         else:
             assert top not in names, top
+
+
+def _reject_constant(name):
+    raise ValueError(f"summary.json contains {name}, which is not JSON")
+
+
+@pytest.mark.parametrize("input_format", FORMATS)
+def test_summary_is_strict_json(corpus_run, input_format):
+    run = corpus_run(input_format)
+    text = (run.output_dir / "summary.json").read_text()
+    assert json.loads(text, parse_constant=_reject_constant) == run.summary
+
+
+@pytest.mark.parametrize("input_format", FORMATS)
+def test_reasons_counted_by_category(corpus_run, input_format):
+    run = corpus_run(input_format)
+    by_reason = run.summary["rejected_by_reason"]
+    expected = collections.Counter(
+        report.reason_category(r["reason"]) for r in run.rejected
+    )
+    assert by_reason == dict(expected)
+    assert sum(by_reason.values()) == run.summary["rows_rejected"]
+    assert "other" not in by_reason
+    for category in by_reason:
+        assert "'" not in category, category
+        assert not any(name in category for name in schema.FEATURE_NAMES), category

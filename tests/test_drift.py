@@ -1,12 +1,14 @@
 """Tests of the drift combiner and the drift record, without a model."""
 
+import json
+
 import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that
 
-from pipeline import drift
+from pipeline import drift, transforms
 from wdbc import schema, statistics
 
 _ROWS = 400
@@ -150,7 +152,7 @@ def test_shifted_feature_fails_gate():
     }
 
 
-def test_no_rows_gives_no_psi():
+def test_no_rows_fails_gate():
     features, probabilities = _training()
     training = statistics.training_statistics(features, probabilities)
     combine = drift.ProfileScoresFn(training)
@@ -160,7 +162,10 @@ def test_no_rows_gives_no_psi():
     assert record["rows"] == 0
     assert record["features"][schema.FEATURE_NAMES[0]]["psi"] is None
     assert record["probability"]["psi"] is None
-    assert record["gate"]["passed"] is True
+    assert record["gate"]["passed"] is False
+    assert record["gate"]["failed_features"] == []
+    ungated = drift.drift_summary(combine.create_accumulator(), training)
+    assert ungated["gate"]["passed"] is True
 
 
 def _matches_rows(expected_rows: int, expected_bins: list):
@@ -192,3 +197,29 @@ def test_summarize_drift_in_pipeline():
             | drift.SummarizeDrift(training, max_psi=None)
         )
         assert_that(records, _matches_rows(_ROWS, expected_bins))
+
+
+def _reject_constant(name):
+    raise ValueError(f"summary.json contains {name}, which is not JSON")
+
+
+def test_summary_json_is_strict():
+    features, probabilities = _training()
+    training = statistics.training_statistics(features, probabilities)
+    combine = drift.ProfileScoresFn(training)
+    profile = _profile(combine, [_scored_batch(features[:5], probabilities[:5])])
+    # Feature sums overflow to infinity when values near the float64 maximum
+    # are added.
+    profile.feature_sums[0] = np.inf
+    profile.feature_sums[1] = np.nan
+    summary = {"drift": drift.drift_summary(profile, training), "ratio": -np.inf}
+
+    text = transforms.summary_json(summary)
+
+    parsed = json.loads(text, parse_constant=_reject_constant)
+    first, second = schema.FEATURE_NAMES[:2]
+    assert parsed["drift"]["features"][first]["mean"] is None
+    assert parsed["drift"]["features"][first]["mean_shift_std"] is None
+    assert parsed["drift"]["features"][second]["mean"] is None
+    assert parsed["ratio"] is None
+    assert parsed["drift"]["rows"] == 5

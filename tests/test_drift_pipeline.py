@@ -171,3 +171,22 @@ def test_max_psi_defaults_to_none():
     )
 
     assert config.max_psi is None
+
+
+def test_gate_fails_without_scored_rows(tmp_path, wdbc_frame, model_dir, capsys):
+    input_path = tmp_path / "all_rejected.csv"
+    frame = wdbc_frame.head(5).copy()
+    frame["radius_mean"] = "n/a"
+    frame.to_csv(input_path, index=False)
+    output_dir = tmp_path / "scored"
+
+    status = _score(input_path, model_dir, output_dir, "--max_psi", "1")
+
+    assert status == 3
+    assert "no row was scored" in capsys.readouterr().err
+    summary = _summary(output_dir)
+    assert summary["rows_rejected"] == 5
+    assert summary["rows_scored"] == 0
+    assert summary["drift"]["gate"]["passed"] is False
+    assert not (output_dir / "_SUCCESS").exists()
+    assert "no row was scored" in (output_dir / "report.html").read_text()

@@ -1,13 +1,14 @@
 """Jobs that cannot run fail before writing, with one message naming the fix."""
 
 import gzip
+import json
 import shutil
 
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from pipeline import run as scoring
-from pipeline.options import OUTPUT_FORMATS
+from pipeline.options import OUTPUT_FORMATS, parse_args
 from tests.conftest import BUNDLED_DATA
 
 
@@ -183,20 +184,153 @@ def test_output_format_unknown(good_input, model_dir, output_dir, capsys):
     assert _snapshot(output_dir) == before
 
 
-def test_failed_run_leaves_no_outputs(tmp_path, model_dir):
-    # The gzip header and first blocks decode, so the launch check passes and
-    # the pipeline fails partway through the file.
+def test_failed_run_leaves_no_outputs(tmp_path, version_dir):
+    # The export's metadata is valid, so the launch checks pass, but its
+    # variables are empty and the pipeline fails when it loads the model.
+    model = tmp_path / "model" / "1"
+    shutil.copytree(version_dir, model)
+    for data in (model / "variables").glob("variables.data-*"):
+        data.write_bytes(b"")
     folder = tmp_path / "input"
     folder.mkdir()
-    text = BUNDLED_DATA.read_bytes() * 4
-    compressed = gzip.compress(text)
-    (folder / "truncated.csv.gz").write_bytes(compressed[: len(compressed) // 2])
     shutil.copy(BUNDLED_DATA, folder / "wdbc.data")
     output = tmp_path / "output"
     output.mkdir()
     (output / "scored-00000-of-00003.jsonl").write_text("earlier\n")
     (output / "beam-temp-scored-earlier").mkdir()
-    argv = _argv(folder / "*", model_dir, output, "--output_format", "jsonl")
-    with pytest.raises(Exception, match="truncated|EOF|compressed"):
+    argv = _argv(folder / "*", model.parent, output, "--output_format", "jsonl")
+    with pytest.raises(Exception, match="bytes|variables|restore|read"):
         scoring.run(argv, test_pipeline=BeamTestPipeline(runner="FnApiRunner"))
     assert sorted(p.name for p in output.iterdir()) == []
+
+
+def test_truncated_gzip_keeps_other_shards(tmp_path, model_dir):
+    folder = tmp_path / "input"
+    folder.mkdir()
+    text = BUNDLED_DATA.read_bytes() * 4
+    compressed = gzip.compress(text)
+    truncated = folder / "truncated.csv.gz"
+    truncated.write_bytes(compressed[: len(compressed) // 2])
+    shutil.copy(BUNDLED_DATA, folder / "wdbc.data")
+    output = tmp_path / "output"
+    argv = _argv(folder / "*", model_dir, output, "--output_format", "csv")
+    scoring.run(argv, test_pipeline=BeamTestPipeline(runner="FnApiRunner"))
+
+    summary = json.loads((output / "summary.json").read_text())
+    whole = summary["files"][str(folder / "wdbc.data")]
+    assert whole["rows_scored"] == 569
+    assert whole["rows_rejected"] == 0
+    cut = summary["files"][str(truncated)]
+    assert cut["rows_rejected"] == 1
+    assert cut["rows_scored"] > 0
+    assert cut["rows_read"] == cut["rows_scored"] + cut["rows_rejected"]
+    records = [
+        json.loads(line)
+        for path in output.glob("rejected-*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert len(records) == 1
+    assert records[0]["source"] == str(truncated)
+    assert records[0]["row"] == cut["rows_scored"] + 1
+    assert "may be truncated or corrupt" in records[0]["reason"]
+    assert (output / "_SUCCESS").exists()
+
+
+@pytest.mark.parametrize("layout", ["same_folder", "subfolder"])
+def test_input_inside_output_dir(tmp_path, model_dir, layout, capsys):
+    output = tmp_path / "io"
+    output.mkdir()
+    folder = output if layout == "same_folder" else output / "shards"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(BUNDLED_DATA, folder / "a.csv")
+    (output / "scored-00000-of-00001.csv").write_text("id\n1\n")
+    before = _snapshot(output)
+    status, err = _main(_argv(folder / "*.csv", model_dir, output), capsys)
+    assert status == 2
+    assert f"--input file {folder / 'a.csv'} is inside --output_dir {output}" in err
+    assert "Write the outputs to a folder that no --input glob matches" in err
+    assert _snapshot(output) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag", "suggestion"),
+    [
+        (["--max-psi", "0"], "--max-psi", "--max_psi"),
+        (["--output-format", "csv"], "--output-format", "--output_format"),
+        (["--outputformat=xml"], "--outputformat=xml", "--output_format"),
+        (["--model-dir", "elsewhere"], "--model-dir", "--model_dir"),
+        (["--direct-num-workers", "2"], "--direct-num-workers", "--direct_num_workers"),
+    ],
+)
+def test_misspelled_flag(
+    good_input, model_dir, output_dir, extra, flag, suggestion, capsys
+):
+    before = _snapshot(output_dir)
+    argv = _argv(good_input, model_dir, output_dir, *extra)
+    with pytest.raises(SystemExit) as exit_info:
+        scoring.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert f"unknown argument {flag}" in err
+    assert f"Did you mean {suggestion}?" in err
+    assert _snapshot(output_dir) == before
+
+
+def test_unknown_flag_without_suggestion(good_input, model_dir, output_dir, capsys):
+    argv = _argv(good_input, model_dir, output_dir, "--frobnicate")
+    with pytest.raises(SystemExit) as exit_info:
+        scoring.main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "unknown argument --frobnicate" in err
+    assert "neither a wdbc-score flag nor a Beam pipeline option" in err
+    assert "Did you mean" not in err
+
+
+def test_beam_flags_pass_through():
+    argv = [
+        "--input=a.csv",
+        "--model_dir=m",
+        "--output_dir=o",
+        "--runner",
+        "FnApiRunner",
+        "--direct_num_workers",
+        "2",
+        "--direct_running_mode=multi_processing",
+        "--experiments=use_runner_v2",
+        "--project",
+        "wdbc-test",
+        "--temp_location",
+        "gs://bucket/tmp",
+    ]
+    config, beam_args = parse_args(argv)
+    assert config.input == ("a.csv",)
+    assert beam_args == argv[3:]
+
+
+def test_input_dangling_symlink(tmp_path, model_dir, output_dir, capsys):
+    link = tmp_path / "broken.csv"
+    link.symlink_to(tmp_path / "gone.csv")
+    status, err = _main(_argv(link, model_dir, output_dir), capsys)
+    assert status == 2
+    assert f"--input {link} matches no file" in err
+    assert f"symbolic link to {tmp_path / 'gone.csv'}, which does not exist" in err
+
+
+def test_input_name_with_glob_characters(tmp_path, model_dir, output_dir, capsys):
+    path = tmp_path / "glob[1].csv"
+    shutil.copy(BUNDLED_DATA, path)
+    status, err = _main(_argv(path, model_dir, output_dir), capsys)
+    assert status == 2
+    assert f"--input {path} matches no file" in err
+    assert "[[] for [" in err
+
+
+@pytest.mark.parametrize("name", ["ob[1]", "out*", "what?"])
+def test_output_dir_with_glob_characters(tmp_path, good_input, model_dir, name, capsys):
+    output = tmp_path / name
+    status, err = _main(_argv(good_input, model_dir, output), capsys)
+    assert status == 2
+    assert f"--output_dir {output} contains the glob characters" in err
+    assert "Pass a folder path without them" in err
+    assert not output.exists()

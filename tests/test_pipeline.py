@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shutil
 
 import apache_beam as beam
 import numpy as np
@@ -15,9 +16,11 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import model as model_lib
+from pipeline import readers, transforms
 from pipeline import run as score
 from pipeline.graph import build_pipeline
 from pipeline.options import parse_args
+from tests.conftest import BUNDLED_DATA
 from wdbc import schema
 
 FEATURES = list(schema.FEATURE_NAMES)
@@ -305,3 +308,68 @@ def test_model_loaded_once_per_worker_process(
     assert counters["rows_scored"] == len(wdbc_frame)
     assert counters["batches_scored"] >= len(wdbc_frame) // batch_size
     assert counters["model_loads"] == len(scoring_pids)
+
+
+def _feature_batch(rows: int) -> readers.FeatureBatch:
+    features = np.arange(rows * 30, dtype=np.float64).reshape(rows, 30)
+    return readers.FeatureBatch(
+        source="shard.csv",
+        rows=np.arange(1, rows + 1, dtype=np.int64),
+        ids=pa.array([f"id-{i}" for i in range(rows)]),
+        features=features,
+        labels=np.zeros(rows, dtype=np.int8),
+    )
+
+
+def test_nan_probability_is_rejected():
+    batch = _feature_batch(4)
+    probability = np.array([0.1, np.nan, 0.9, np.nan], dtype=np.float32)
+    predicted = np.array([0, 0, 1, 0], dtype=np.int64)
+
+    def no_overflow(features):
+        return np.zeros(features.shape, dtype=bool)
+
+    kept, kept_probability, kept_predicted, rejected = transforms._reject_unscorable(
+        batch, probability, predicted, no_overflow
+    )
+
+    assert kept.rows.tolist() == [1, 3]
+    assert kept.ids.to_pylist() == ["id-0", "id-2"]
+    assert kept.features.tolist() == batch.features[[0, 2]].tolist()
+    assert kept_probability.tolist() == pytest.approx([0.1, 0.9])
+    assert kept_predicted.tolist() == [0, 1]
+    assert [r.row for r in rejected] == [2, 4]
+    reasons = {r.reason for r in rejected}
+    assert reasons == {"the model returned a NaN probability"}
+    assert rejected[0].values["id"] == "id-1"
+    assert rejected[0].values["radius_mean"] == 30.0
+
+
+def test_same_file_scored_once(tmp_path, monkeypatch, model_dir):
+    folder = tmp_path / "input"
+    folder.mkdir()
+    data = folder / "wdbc.data"
+    shutil.copy(BUNDLED_DATA, data)
+    (folder / "link.data").symlink_to(data)
+    monkeypatch.chdir(tmp_path)
+    output_dir = tmp_path / "scored"
+
+    score.run(
+        [
+            "--input",
+            "input/wdbc.data",
+            "--input",
+            str(data),
+            "--input",
+            str(folder / "link.data"),
+            "--model_dir",
+            str(model_dir),
+            "--output_dir",
+            str(output_dir),
+        ]
+    )
+
+    summary = json.loads((output_dir / "summary.json").read_text())
+    assert summary["files_read"] == 1
+    assert summary["rows_read"] == 569
+    assert summary["rows_scored"] == 569

@@ -1,6 +1,7 @@
 """Tests of the report page and the rejected-reason counts, without a model."""
 
 import numpy as np
+import pytest
 
 from pipeline import drift, report
 from wdbc import schema, statistics
@@ -54,3 +55,41 @@ def test_count_reasons_merges_partials():
 
     assert merged == {"a": 2, "b": 2}
     assert list(merged) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("reason", "category"),
+    [
+        ("missing value in radius_mean", "missing value"),
+        ("NaN in area_se", "NaN value"),
+        ("infinite value in symmetry_worst", "infinite value"),
+        ("non-numeric value 'abc' in perimeter_se", "non-numeric value"),
+        ("non-numeric value in perimeter_mean", "non-numeric value"),
+        ("expected 32 fields, found 31", "wrong number of fields"),
+        (
+            "value 1e+39 of compactness_se is outside the float32 range",
+            "outside float32 range",
+        ),
+        (
+            "missing value in radius_mean; non-numeric value 'x' in area_se; "
+            "missing value in texture_se",
+            "missing value; non-numeric value",
+        ),
+        ("missing feature columns: texture_se, area_se", "missing feature columns"),
+        ("duplicated columns: radius_mean", "duplicated columns"),
+        (
+            "column radius_mean has type list<element: double>, not a number",
+            "feature column not numeric",
+        ),
+        ("normalized value is not finite in a, b", "normalized value not finite"),
+        ("the model returned a NaN probability", "NaN probability"),
+        (
+            "file cannot be read after row 4, it may be truncated or corrupt: "
+            "Compressed file ended; really",
+            "file truncated or corrupt",
+        ),
+        ("something new", "other"),
+    ],
+)
+def test_reason_category(reason, category):
+    assert report.reason_category(reason) == category

@@ -170,3 +170,11 @@ def test_psi_without_rows_is_none():
 )
 def test_drift_level_thresholds(psi, level):
     assert statistics.drift_level(psi) == level
+
+
+def test_probability_histogram_skips_nan():
+    counts = statistics.probability_histogram(np.array([np.nan, 0.2, np.nan, 0.9]))
+
+    assert counts.sum() == 2
+    assert counts[4] == 1
+    assert counts[18] == 1

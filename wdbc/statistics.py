@@ -114,8 +114,12 @@ def probability_histogram_edges() -> np.ndarray:
 
 
 def probability_histogram(probabilities: np.ndarray) -> np.ndarray:
-    """Count probabilities per equal-width bin, with 1.0 in the last bin."""
-    values = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
+    """Count probabilities per equal-width bin, with 1.0 in the last bin.
+
+    NaN values are left out of the counts.
+    """
+    values = np.asarray(probabilities, dtype=np.float64)
+    values = np.clip(values[~np.isnan(values)], 0.0, 1.0)
     bins = np.minimum(
         (values * PROBABILITY_HISTOGRAM_BINS).astype(np.int64),
         PROBABILITY_HISTOGRAM_BINS - 1,
