@@ -60,7 +60,9 @@ def build_pipeline(
         config.output_dir
     )
     drift_record = scored[drift.PROFILE_TAG] | "SummarizeDrift" >> (
-        drift.SummarizeDrift(metadata[statistics.METADATA_KEY], config.max_psi)
+        drift.SummarizeDrift(
+            metadata[statistics.METADATA_KEY], config.max_psi, config.min_drift_rows
+        )
     )
     rejected_reasons = rejected_rows | "CountReasons" >> report.CountReasons()
     summary_file = (

@@ -236,6 +236,15 @@ def _headline(drift: dict) -> str:
     parts = []
     if drift["rows"] == 0:
         parts.append("<p class='note'>No rows were scored, so drift is undefined.</p>")
+    judged = drift["enough_rows"]
+    if drift["rows"] and not judged:
+        parts.append(
+            f"<p class='alert info'>Too few rows to judge drift: {drift['rows']:,} "
+            f"rows were scored, fewer than --min_drift_rows {drift['min_rows']:,}. "
+            "On unchanged data the PSI of a sample this small is about "
+            f"{drift['expected_psi_bias']:.2f}, so the PSI values below are "
+            "reported without a level.</p>"
+        )
     major = drift["major_features"]
     if major:
         listed = ", ".join(
@@ -243,13 +252,18 @@ def _headline(drift: dict) -> str:
             for name in major
         )
         parts.append(f"<p class='alert major'>Major drift in {listed}.</p>")
-    elif drift["rows"]:
+    elif judged:
         parts.append(
             "<p class='alert stable'>No feature shows major drift "
             f"(every PSI is at most {statistics.MODERATE_UP_TO}).</p>"
         )
     if gate["max_psi"] is not None:
-        if gate["passed"]:
+        if drift["rows"] and not judged:
+            parts.append(
+                f"<p class='note'>--max_psi {gate['max_psi']:g} was not applied "
+                "to this run.</p>"
+            )
+        elif gate["passed"]:
             parts.append(
                 f"<p class='alert stable'>Drift gate passed: no feature's PSI "
                 f"is above --max_psi {gate['max_psi']:g}.</p>"
@@ -295,6 +309,7 @@ h3 { font-size: 1em; }
 .alert { padding: 8px 12px; border-radius: 4px; }
 .alert.major { background: #fbe3df; border-left: 4px solid #c8412f; }
 .alert.stable { background: #e4f2e6; border-left: 4px solid #4c9a5b; }
+.alert.info { background: #eeeeee; border-left: 4px solid #9e9e9e; }
 .note { color: #555; }
 table { border-collapse: collapse; font-size: 0.9em; }
 table.counts th { text-align: left; padding: 2px 16px 2px 0; font-weight: 600; }

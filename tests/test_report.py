@@ -54,3 +54,28 @@ def test_count_reasons_merges_partials():
 
     assert merged == {"a": 2, "b": 2}
     assert list(merged) == ["a", "b"]
+
+
+def test_report_small_sample_has_no_alarm():
+    training = _training()
+    rng = np.random.default_rng(1)
+    features = rng.normal(10.0, 2.0, size=(7, schema.NUM_FEATURES))
+    probabilities = rng.uniform(size=7)
+    combine = drift.ProfileScoresFn(training)
+    profile = combine.add_input(
+        combine.create_accumulator(),
+        drift.ScoredBatch(features, probabilities, (probabilities >= 0.5) * 1),
+    )
+    record = drift.drift_summary(profile, training, max_psi=0.25, min_rows=1000)
+    summary = {"drift": record, "threshold": 0.5}
+
+    page = report.render_html(
+        summary, training, report.render_figures(summary, training)
+    )
+
+    assert "Too few rows to judge drift" in page
+    assert "--min_drift_rows 1,000" in page
+    assert "Major drift" not in page
+    assert "Drift gate failed" not in page
+    assert "alert major" not in page
+    assert "No feature shows major drift" not in page
