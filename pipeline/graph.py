@@ -73,7 +73,7 @@ def build_pipeline(
         drift_record,
         rejected_reasons,
     ) | "WriteSummary" >> transforms.WriteSummary(
-        config.output_dir, metadata, started_at
+        config.output_dir, metadata, started_at, config.max_rejected_share
     )
     return {
         "feature_batches": feature_batches,

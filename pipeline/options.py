@@ -98,6 +98,16 @@ FLAGS = (
         regex=r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
     ),
     Flag(
+        "max_rejected_share",
+        "Maximum share of rejected rows",
+        "Fail the run when the share of rejected rows among the rows read is "
+        "above this value (0 to 1, e.g. 0.05): the outputs and summary.json are "
+        "still written, _SUCCESS is not, and the launcher exits with status 4. "
+        "Without it, a run fails only when it read rows and scored none.",
+        type=float,
+        regex=r"^(0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)$",
+    ),
+    Flag(
         "min_drift_rows",
         "Minimum rows to judge drift",
         "Scored rows below which drift is reported but not judged: every level "
@@ -121,6 +131,7 @@ class ScoringConfig:
     output_format: str
     batch_size: int
     max_psi: float | None = None
+    max_rejected_share: float | None = None
     min_drift_rows: int = DEFAULT_MIN_DRIFT_ROWS
 
 
@@ -129,8 +140,9 @@ TEMPLATE_DESCRIPTION = (
     "Score CSV or Parquet shards of WDBC measurements with a model exported by "
     "wdbc-train, and write the scored rows, the rejected rows, summary.json "
     "with drift figures, and report.html. The template takes one input glob. "
-    "The launcher does not wait for the job, so a max_psi breach shows only as "
-    "a missing _SUCCESS file in the output folder."
+    "The launcher does not wait for the job, so a max_psi or max_rejected_share "
+    "breach, or a run that scores no row, shows only as a missing _SUCCESS file "
+    "in the output folder."
 )
 
 
@@ -241,6 +253,9 @@ def parse_args(argv: list[str] | None) -> tuple[ScoringConfig, list[str]]:
         parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
     if args.max_psi is not None and not args.max_psi >= 0:
         parser.error(f"--max_psi must be a number of 0 or more, got {args.max_psi}")
+    share = args.max_rejected_share
+    if share is not None and not 0 <= share <= 1:
+        parser.error(f"--max_rejected_share must be between 0 and 1, got {share}")
     if args.min_drift_rows < 0:
         parser.error(f"--min_drift_rows must be 0 or more, got {args.min_drift_rows}")
     config = ScoringConfig(
@@ -250,6 +265,7 @@ def parse_args(argv: list[str] | None) -> tuple[ScoringConfig, list[str]]:
         output_format=args.output_format,
         batch_size=args.batch_size,
         max_psi=args.max_psi,
+        max_rejected_share=args.max_rejected_share,
         min_drift_rows=args.min_drift_rows,
     )
     return config, beam_args

@@ -231,9 +231,14 @@ def _counts_section(summary: dict, drift: dict) -> str:
     return f"<table class='counts'>{items}</table>{reason_table}"
 
 
-def _headline(drift: dict) -> str:
+def _headline(drift: dict, rejections: dict | None) -> str:
     gate = drift["gate"]
     parts = []
+    if rejections and not rejections["passed"]:
+        parts.append(
+            "<p class='alert major'>Rejection gate failed: "
+            f"{html.escape(rejections['message'])} No _SUCCESS was written.</p>"
+        )
     if drift["rows"] == 0:
         parts.append("<p class='note'>No rows were scored, so drift is undefined.</p>")
     judged = drift["enough_rows"]
@@ -334,7 +339,7 @@ def render_html(summary: dict, training: dict, figures: dict[str, bytes]) -> str
         "<h1>WDBC scoring report</h1>",
         f"<p class='meta'>Model version {model_version}; training statistics "
         f"from {training['rows']} training rows.</p>",
-        _headline(drift),
+        _headline(drift, summary.get("rejections")),
         "<h2>Rows</h2>",
         _counts_section(summary, drift),
         "<h2>Predictions</h2>",

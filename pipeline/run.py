@@ -10,6 +10,7 @@ a job that cannot run writes nothing.
 """
 
 import datetime
+import json
 import logging
 import os
 import pathlib
@@ -25,10 +26,11 @@ from apache_beam.options.pipeline_options import (
     PipelineOptions,
     SetupOptions,
     StandardOptions,
+    TestOptions,
     WorkerOptions,
 )
 
-from pipeline import drift, readers
+from pipeline import drift, readers, rejections, transforms
 from pipeline.graph import build_pipeline
 from pipeline.model import ModelError, resolve_export
 from pipeline.options import parse_args
@@ -303,6 +305,9 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
       JobError: the job cannot run; nothing has been written.
       drift.DriftGateError: ``wait`` and ``--max_psi`` are set and a feature's
         PSI is above it; every output but ``_SUCCESS`` has been written.
+      rejections.RejectionGateError: ``wait`` is set and the run read rows but
+        scored none, or rejected a share above ``--max_rejected_share``;
+        every output but ``_SUCCESS`` has been written.
     """
     config, beam_args = parse_args(argv)
     files = match_inputs(config.input)
@@ -339,6 +344,13 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
         _LOGGER.error("Scoring failed; deleting its outputs in %s", config.output_dir)
         clear_outputs(config.output_dir, origin="the failed run")
         raise
+    if pipeline.options.view_as(TestOptions).dry_run:
+        # A Dataflow dry run translates the job but runs nothing, so there is
+        # no summary.json to check.
+        return result
+    summary_path = FileSystems.join(config.output_dir, transforms.SUMMARY_NAME)
+    with FileSystems.open(summary_path) as f:
+        rejections.check_gate(json.loads(f.read().decode("utf-8")))
     drift.check_gate(config.output_dir, config.max_psi)
     return result
 
@@ -356,6 +368,9 @@ def main(argv=None) -> int:
     except drift.DriftGateError as e:
         print(f"wdbc-score: error: {e}", file=sys.stderr)
         return 3
+    except rejections.RejectionGateError as e:
+        print(f"wdbc-score: error: {e}", file=sys.stderr)
+        return 4
     return 0
 
 

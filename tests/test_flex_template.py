@@ -105,6 +105,15 @@ def test_parameter_mirrors_flag(metadata, flag):
         ("max_psi", "3", True),
         ("max_psi", "-0.1", False),
         ("max_psi", "high", False),
+        ("max_rejected_share", "0.05", True),
+        ("max_rejected_share", "1", True),
+        ("max_rejected_share", ".5", True),
+        ("max_rejected_share", "1.5", False),
+        ("max_rejected_share", "-0.1", False),
+        ("min_drift_rows", "1000", True),
+        ("min_drift_rows", "0", True),
+        ("min_drift_rows", "-1", False),
+        ("min_drift_rows", "1e3", False),
     ],
 )
 def test_parameter_regex(name, value, accepted):
