@@ -172,15 +172,18 @@ def confusion_figure(confusion: dict) -> bytes:
 def render_figures(summary: dict, training: dict) -> dict[str, bytes]:
     """Return the report's PNG figures by file name.
 
-    The confusion matrix is drawn only when ``summary`` has labeled rows.
+    The PSI chart is drawn only when rows were scored, because without rows
+    there is no PSI. The confusion matrix is drawn only when ``summary`` has
+    labeled rows.
     """
     drift = summary["drift"]
     figures = {
         "probability.png": probability_figure(
             drift, training, summary.get("threshold")
         ),
-        "psi.png": psi_figure(drift),
     }
+    if drift["rows"]:
+        figures["psi.png"] = psi_figure(drift)
     confusion = summary.get("evaluation", {}).get("confusion_matrix")
     if confusion:
         figures["confusion.png"] = confusion_figure(confusion)
@@ -335,6 +338,21 @@ def render_html(summary: dict, training: dict, figures: dict[str, bytes]) -> str
     drift = summary["drift"]
     model_version = html.escape(str(summary.get("model_version", "unknown")))
     probability = drift["probability"]
+    if drift["rows"]:
+        predictions = (
+            "<p><span class='big'>"
+            f"{_percent(drift['predicted_malignant_share'])}</span> of scored rows "
+            f"predicted malignant ({_number(drift['predicted_malignant'])} of "
+            f"{_number(drift['rows'])}). Mean P(malignant) "
+            f"{_number(probability['mean'])} against "
+            f"{_number(probability['training_mean'])} on the training rows; PSI "
+            f"of the probability {_number(probability['psi'])} "
+            f"({html.escape(probability['level'] or '–')}).</p>"
+        )
+    else:
+        predictions = (
+            "<p class='note'>No rows were scored, so nothing was predicted.</p>"
+        )
     sections = [
         "<h1>WDBC scoring report</h1>",
         f"<p class='meta'>Model version {model_version}; training statistics "
@@ -343,14 +361,7 @@ def render_html(summary: dict, training: dict, figures: dict[str, bytes]) -> str
         "<h2>Rows</h2>",
         _counts_section(summary, drift),
         "<h2>Predictions</h2>",
-        "<p><span class='big'>"
-        f"{_percent(drift['predicted_malignant_share'])}</span> of scored rows "
-        f"predicted malignant ({_number(drift['predicted_malignant'])} of "
-        f"{_number(drift['rows'])}). Mean P(malignant) "
-        f"{_number(probability['mean'])} against "
-        f"{_number(probability['training_mean'])} on the training rows; PSI "
-        f"of the probability {_number(probability['psi'])} "
-        f"({html.escape(probability['level'] or '–')}).</p>",
+        predictions,
         _image(figures, "probability.png", "predicted probability distribution"),
     ]
     if "confusion.png" in figures:
@@ -367,11 +378,18 @@ def render_html(summary: dict, training: dict, figures: dict[str, bytes]) -> str
         f"{statistics.STABLE_BELOW}, moderate up to {statistics.MODERATE_UP_TO}, "
         f"major above. Empty bins count as a share of {statistics.PSI_EPSILON:g}."
         "</p>",
-        "<div class='figures'>",
-        _image(figures, "psi.png", "PSI per feature"),
-        "</div>",
-        _feature_table(drift),
     ]
+    if "psi.png" in figures:
+        sections += [
+            "<div class='figures'>",
+            _image(figures, "psi.png", "PSI per feature"),
+            "</div>",
+        ]
+    else:
+        sections.append(
+            "<p class='note'>No rows were scored, so there is no PSI chart.</p>"
+        )
+    sections.append(_feature_table(drift))
     body = "\n".join(sections)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"

@@ -327,8 +327,9 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
     started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
     clear_outputs(config.output_dir)
     _LOGGER.info(
-        "Scoring %d files with model version %s from %s",
+        "Scoring %d %s with model version %s from %s",
         len(files),
+        "file" if len(files) == 1 else "files",
         metadata["model_version"],
         version_dir,
     )

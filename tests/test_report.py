@@ -24,9 +24,34 @@ def test_report_without_rows_or_labels():
     figures = report.render_figures(summary, training)
     page = report.render_html(summary, training, figures)
 
-    assert sorted(figures) == ["probability.png", "psi.png"]
+    # Without rows there is no PSI, so no chart that would show 0.000 bars.
+    assert sorted(figures) == ["probability.png"]
     assert "No rows were scored" in page
+    assert "there is no PSI chart" in page
+    assert "PSI per feature" not in page
     assert "Labeled rows" not in page
+    assert "nothing was predicted" in page
+    assert "of scored rows predicted malignant" not in page
+
+
+def test_report_with_rows_has_psi_chart():
+    training = _training()
+    rng = np.random.default_rng(2)
+    features = rng.normal(10.0, 2.0, size=(50, schema.NUM_FEATURES))
+    probabilities = rng.uniform(size=50)
+    combine = drift.ProfileScoresFn(training)
+    profile = combine.add_input(
+        combine.create_accumulator(),
+        drift.ScoredBatch(features, probabilities, (probabilities >= 0.5) * 1),
+    )
+    summary = {"drift": drift.drift_summary(profile, training), "threshold": 0.5}
+
+    figures = report.render_figures(summary, training)
+    page = report.render_html(summary, training, figures)
+
+    assert sorted(figures) == ["probability.png", "psi.png"]
+    assert 'alt="PSI per feature"' in page
+    assert "of scored rows predicted malignant" in page
 
 
 def test_report_lists_rejected_reasons():
