@@ -30,7 +30,8 @@ class Flag:
     """One job flag: its argparse settings, and a label and pattern for templates.
 
     ``regex`` is the pattern that Dataflow checks a template parameter against
-    before it launches the job.
+    before it launches the job. ``help`` ends with "(default: ...)" when the
+    flag has a default, because the template metadata shows the same text.
     """
 
     name: str
@@ -74,7 +75,7 @@ FLAGS = (
     Flag(
         "output_format",
         "Output format",
-        "File format of the scored shards.",
+        f"File format of the scored shards (default: {DEFAULT_OUTPUT_FORMAT}).",
         default=DEFAULT_OUTPUT_FORMAT,
         choices=OUTPUT_FORMATS,
         regex=r"^(parquet|csv|jsonl)$",
@@ -82,7 +83,8 @@ FLAGS = (
     Flag(
         "batch_size",
         "Rows per model call",
-        "Rows per call of the model's serving function.",
+        "Rows per call of the model's serving function "
+        f"(default: {DEFAULT_BATCH_SIZE}).",
         default=DEFAULT_BATCH_SIZE,
         type=int,
         regex=r"^[1-9][0-9]*$",
@@ -92,8 +94,8 @@ FLAGS = (
         "Maximum feature PSI",
         "Fail the run when any feature's population stability index against "
         "the training data is above this value (unitless, e.g. 0.25): the "
-        "outputs and summary.json are still written, _SUCCESS is not, and the "
-        "launcher exits non-zero. Without it, drift is only reported.",
+        "outputs and summary.json are still written, _SUCCESS is not, and "
+        "wdbc-score exits with status 3. Without it, drift is only reported.",
         type=float,
         regex=r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
     ),
@@ -102,7 +104,7 @@ FLAGS = (
         "Maximum share of rejected rows",
         "Fail the run when the share of rejected rows among the rows read is "
         "above this value (0 to 1, e.g. 0.05): the outputs and summary.json are "
-        "still written, _SUCCESS is not, and the launcher exits with status 4. "
+        "still written, _SUCCESS is not, and wdbc-score exits with status 4. "
         "Without it, a run fails only when it read rows and scored none.",
         type=float,
         regex=r"^(0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)$",
@@ -113,7 +115,8 @@ FLAGS = (
         "Scored rows below which drift is reported but not judged: every level "
         "is insufficient_rows and --max_psi does not fail the run. On unchanged "
         "data the PSI over 10 bins is about 9 * (1/rows + 1/training rows), so "
-        "small samples read as drift. 0 judges every run.",
+        "small samples read as drift. 0 judges every run "
+        f"(default: {DEFAULT_MIN_DRIFT_ROWS}).",
         default=DEFAULT_MIN_DRIFT_ROWS,
         type=int,
         regex=r"^[0-9]+$",

@@ -137,6 +137,18 @@ def test_flag_default_matches_regex(flag):
     assert re.fullmatch(flag.regex, str(flag.default))
 
 
+@pytest.mark.parametrize(
+    "flag",
+    [f for f in options.FLAGS if f.default is not None],
+    ids=lambda flag: flag.name,
+)
+def test_flag_help_states_default(flag):
+    help_text = " ".join(options.build_parser().format_help().split())
+
+    assert flag.help.endswith(f"(default: {flag.default}).")
+    assert f"(default: {flag.default})" in help_text
+
+
 def test_regex_accepted_values_parse():
     argv = [
         "--input=gs://wdbc-in/dt=2026-01-02/*",
