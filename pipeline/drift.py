@@ -25,6 +25,20 @@ _LOGGER = logging.getLogger(__name__)
 
 PROFILE_TAG = "profile"
 
+# Level of every feature and of the probability in a run with fewer scored
+# rows than ``--min_drift_rows``: the PSI is reported but not judged.
+INSUFFICIENT_ROWS = "insufficient_rows"
+
+
+def psi_sampling_bias(rows: int, training_rows: int) -> float:
+    """Estimate the PSI of two samples drawn from one distribution.
+
+    The PSI is close to a chi-square statistic, so its mean over 10 bins is
+    about (10 - 1) * (1 / rows + 1 / training_rows). A run with few rows
+    therefore reads as drift although nothing changed.
+    """
+    return (statistics.NUM_BINS - 1) * (1 / rows + 1 / training_rows)
+
 
 class DriftGateError(RuntimeError):
     """A failed ``--max_psi`` gate in a run whose outputs are written.
@@ -178,31 +192,49 @@ def _feature_drift(profile: ScoreProfile, column: int, training: dict) -> dict:
 
 
 def drift_summary(
-    profile: ScoreProfile, training: dict, max_psi: float | None = None
+    profile: ScoreProfile,
+    training: dict,
+    max_psi: float | None = None,
+    min_rows: int = 0,
 ) -> dict:
     """Build the ``drift`` record of ``summary.json`` from a merged profile.
 
     With ``max_psi`` set, ``gate.passed`` is false when any feature's PSI is
     above it, or when no row was scored; the PSI of the predicted probability
-    is reported but not gated. With no scored rows every PSI is None.
+    is reported but not gated. With no scored rows every PSI is None. With
+    fewer than ``min_rows`` scored rows every PSI is reported, but each level
+    is ``INSUFFICIENT_ROWS``, no feature counts as major and no PSI fails the
+    gate.
     """
+    rows = profile.rows
+    enough_rows = rows > 0 and rows >= min_rows
     features = {}
     for column, name in enumerate(schema.FEATURE_NAMES):
         features[name] = _feature_drift(profile, column, training["features"][name])
     probability_psi = statistics.population_stability_index(
         training["probability"]["bin_shares"], profile.probability_bins
     )
+    probability_level = statistics.drift_level(probability_psi)
+    if rows and not enough_rows:
+        for record in features.values():
+            record["level"] = INSUFFICIENT_ROWS
+        probability_level = INSUFFICIENT_ROWS
     failed = []
-    if max_psi is not None:
+    if max_psi is not None and enough_rows:
         failed = [
             name
             for name, record in features.items()
             if record["psi"] is not None and record["psi"] > max_psi
         ]
-    rows = profile.rows
+    training_rows = int(training["rows"])
     return {
         "rows": rows,
-        "training_rows": int(training["rows"]),
+        "training_rows": training_rows,
+        "min_rows": min_rows,
+        "enough_rows": enough_rows,
+        "expected_psi_bias": (
+            _round(psi_sampling_bias(rows, training_rows)) if rows else None
+        ),
         "bins": statistics.NUM_BINS,
         "psi_epsilon": statistics.PSI_EPSILON,
         "levels": {
@@ -220,7 +252,7 @@ def drift_summary(
         "features": features,
         "probability": {
             "psi": _round(probability_psi),
-            "level": statistics.drift_level(probability_psi),
+            "level": probability_level,
             "mean": _round(profile.probability_sum / rows) if rows else None,
             "training_mean": _round(training["probability"]["mean"]),
             "bin_counts": profile.probability_bins.tolist(),
@@ -234,7 +266,19 @@ def drift_summary(
 
 
 def log_drift(drift: dict) -> None:
-    """Log one warning per feature with major drift, and the gate's failure."""
+    """Log one warning per feature with major drift, and the gate's failure.
+
+    A run with too few rows to judge drift gets one warning instead.
+    """
+    if drift["rows"] and not drift["enough_rows"]:
+        _LOGGER.warning(
+            "Drift not judged: %d rows were scored, fewer than --min_drift_rows "
+            "%d. On unchanged data the PSI of a sample this small is about %.2f, "
+            "so no level is assigned and --max_psi does not fail the run.",
+            drift["rows"],
+            drift["min_rows"],
+            drift["expected_psi_bias"],
+        )
     for name in drift["major_features"]:
         record = drift["features"][name]
         shift = record["mean_shift_std"]
@@ -275,17 +319,19 @@ class ScoreAndProfileFn(transforms.ScoreBatchesFn):
 class SummarizeDrift(beam.PTransform):
     """Combine ``ScoredBatch``es into the single ``drift`` record of the run."""
 
-    def __init__(self, training: dict, max_psi: float | None):
+    def __init__(self, training: dict, max_psi: float | None, min_rows: int = 0):
         super().__init__()
         self._training = training
         self._max_psi = max_psi
+        self._min_rows = min_rows
 
     def expand(self, scored_batches):
         training = self._training
         max_psi = self._max_psi
+        min_rows = self._min_rows
 
         def summarize(profile: ScoreProfile) -> dict:
-            drift = drift_summary(profile, training, max_psi)
+            drift = drift_summary(profile, training, max_psi, min_rows)
             log_drift(drift)
             return drift
 

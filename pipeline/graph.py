@@ -62,7 +62,9 @@ def build_pipeline(
         config.output_dir
     )
     drift_record = scored[drift.PROFILE_TAG] | "SummarizeDrift" >> (
-        drift.SummarizeDrift(metadata[statistics.METADATA_KEY], config.max_psi)
+        drift.SummarizeDrift(
+            metadata[statistics.METADATA_KEY], config.max_psi, config.min_drift_rows
+        )
     )
     rejected_reasons = rejected_rows | "CountReasons" >> report.CountReasons()
     summary_file = (
@@ -73,7 +75,7 @@ def build_pipeline(
         drift_record,
         rejected_reasons,
     ) | "WriteSummary" >> transforms.WriteSummary(
-        config.output_dir, metadata, started_at
+        config.output_dir, metadata, started_at, config.max_rejected_share
     )
     return {
         "feature_batches": feature_batches,

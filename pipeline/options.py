@@ -17,6 +17,12 @@ OUTPUT_FORMATS = ("parquet", "csv", "jsonl")
 DEFAULT_OUTPUT_FORMAT = "parquet"
 # Rows per call of the exported signature.
 DEFAULT_BATCH_SIZE = 8192
+# Scored rows below which drift is reported but not judged. On unchanged data
+# the PSI over B bins of n scored rows against N training rows averages about
+# (B - 1) * (1/n + 1/N) (pipeline.drift.psi_sampling_bias). With 10 bins, the
+# 427 training rows of the bundled split and n = 1000 that is 0.03, well below
+# the 0.1 line between stable and moderate. At n = 7 it is 1.3.
+DEFAULT_MIN_DRIFT_ROWS = 1000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,7 +30,8 @@ class Flag:
     """One job flag: its argparse settings, and a label and pattern for templates.
 
     ``regex`` is the pattern that Dataflow checks a template parameter against
-    before it launches the job.
+    before it launches the job. ``help`` ends with "(default: ...)" when the
+    flag has a default, because the template metadata shows the same text.
     """
 
     name: str
@@ -68,7 +75,7 @@ FLAGS = (
     Flag(
         "output_format",
         "Output format",
-        "File format of the scored shards.",
+        f"File format of the scored shards (default: {DEFAULT_OUTPUT_FORMAT}).",
         default=DEFAULT_OUTPUT_FORMAT,
         choices=OUTPUT_FORMATS,
         regex=r"^(parquet|csv|jsonl)$",
@@ -76,7 +83,8 @@ FLAGS = (
     Flag(
         "batch_size",
         "Rows per model call",
-        "Rows per call of the model's serving function.",
+        "Rows per call of the model's serving function "
+        f"(default: {DEFAULT_BATCH_SIZE}).",
         default=DEFAULT_BATCH_SIZE,
         type=int,
         regex=r"^[1-9][0-9]*$",
@@ -86,10 +94,32 @@ FLAGS = (
         "Maximum feature PSI",
         "Fail the run when any feature's population stability index against "
         "the training data is above this value (unitless, e.g. 0.25): the "
-        "outputs and summary.json are still written, _SUCCESS is not, and the "
-        "launcher exits non-zero. Without it, drift is only reported.",
+        "outputs and summary.json are still written, _SUCCESS is not, and "
+        "wdbc-score exits with status 3. Without it, drift is only reported.",
         type=float,
         regex=r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
+    ),
+    Flag(
+        "max_rejected_share",
+        "Maximum share of rejected rows",
+        "Fail the run when the share of rejected rows among the rows read is "
+        "above this value (0 to 1, e.g. 0.05): the outputs and summary.json are "
+        "still written, _SUCCESS is not, and wdbc-score exits with status 4. "
+        "Without it, a run fails only when it read rows and scored none.",
+        type=float,
+        regex=r"^(0(\.[0-9]*)?|1(\.0*)?|\.[0-9]+)$",
+    ),
+    Flag(
+        "min_drift_rows",
+        "Minimum rows to judge drift",
+        "Scored rows below which drift is reported but not judged: every level "
+        "is insufficient_rows and --max_psi does not fail the run. On unchanged "
+        "data the PSI over 10 bins is about 9 * (1/rows + 1/training rows), so "
+        "small samples read as drift. 0 judges every run "
+        f"(default: {DEFAULT_MIN_DRIFT_ROWS}).",
+        default=DEFAULT_MIN_DRIFT_ROWS,
+        type=int,
+        regex=r"^[0-9]+$",
     ),
 )
 
@@ -104,6 +134,8 @@ class ScoringConfig:
     output_format: str
     batch_size: int
     max_psi: float | None = None
+    max_rejected_share: float | None = None
+    min_drift_rows: int = DEFAULT_MIN_DRIFT_ROWS
 
 
 TEMPLATE_NAME = "wdbc-score"
@@ -111,8 +143,9 @@ TEMPLATE_DESCRIPTION = (
     "Score CSV or Parquet shards of WDBC measurements with a model exported by "
     "wdbc-train, and write the scored rows, the rejected rows, summary.json "
     "with drift figures, and report.html. The template takes one input glob. "
-    "The launcher does not wait for the job, so a max_psi breach shows only as "
-    "a missing _SUCCESS file in the output folder."
+    "The launcher does not wait for the job, so a max_psi or max_rejected_share "
+    "breach, or a run that scores no row, shows only as a missing _SUCCESS file "
+    "in the output folder."
 )
 
 
@@ -223,6 +256,11 @@ def parse_args(argv: list[str] | None) -> tuple[ScoringConfig, list[str]]:
         parser.error(f"--batch_size must be at least 1, got {args.batch_size}")
     if args.max_psi is not None and not args.max_psi >= 0:
         parser.error(f"--max_psi must be a number of 0 or more, got {args.max_psi}")
+    share = args.max_rejected_share
+    if share is not None and not 0 <= share <= 1:
+        parser.error(f"--max_rejected_share must be between 0 and 1, got {share}")
+    if args.min_drift_rows < 0:
+        parser.error(f"--min_drift_rows must be 0 or more, got {args.min_drift_rows}")
     config = ScoringConfig(
         input=tuple(args.input),
         model_dir=args.model_dir,
@@ -230,5 +268,7 @@ def parse_args(argv: list[str] | None) -> tuple[ScoringConfig, list[str]]:
         output_format=args.output_format,
         batch_size=args.batch_size,
         max_psi=args.max_psi,
+        max_rejected_share=args.max_rejected_share,
+        min_drift_rows=args.min_drift_rows,
     )
     return config, beam_args

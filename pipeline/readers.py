@@ -269,8 +269,24 @@ class _CsvLayout:
         if self.duplicated:
             return f"duplicated columns: {', '.join(self.duplicated)}"
         if self.missing_features:
-            return f"missing feature columns: {', '.join(self.missing_features)}"
+            return missing_columns_reason(self.missing_features, self.columns)
         return None
+
+
+def missing_columns_reason(missing: list[str], columns: list[str]) -> str:
+    """Name the missing feature columns and the file's columns that match none.
+
+    An unmatched column next to a missing one is often a misspelled header.
+    """
+    reason = f"missing feature columns: {', '.join(missing)}"
+    unmatched = [
+        column
+        for column in columns
+        if schema.normalize_column_name(column) not in _HEADER_WORDS
+    ]
+    if unmatched:
+        reason += f" (header columns that match no feature: {', '.join(unmatched)})"
+    return reason
 
 
 def _open_arrow_stream(path: str) -> pa.NativeFile:
@@ -690,7 +706,7 @@ def _parquet_file_problem(
         return f"duplicated columns: {', '.join(duplicated)}"
     missing = [f for f, c in zip(_FEATURES, feature_columns) if c is None]
     if missing:
-        return f"missing feature columns: {', '.join(missing)}"
+        return missing_columns_reason(missing, arrow_schema.names)
     for column in feature_columns:
         data_type = arrow_schema.field(column).type
         if not _is_number_type(data_type):

@@ -173,15 +173,18 @@ def confusion_figure(confusion: dict) -> bytes:
 def render_figures(summary: dict, training: dict) -> dict[str, bytes]:
     """Return the report's PNG figures by file name.
 
-    The confusion matrix is drawn only when ``summary`` has labeled rows.
+    The PSI chart is drawn only when rows were scored, because without rows
+    there is no PSI. The confusion matrix is drawn only when ``summary`` has
+    labeled rows.
     """
     drift = summary["drift"]
     figures = {
         "probability.png": probability_figure(
             drift, training, summary.get("threshold")
         ),
-        "psi.png": psi_figure(drift),
     }
+    if drift["rows"]:
+        figures["psi.png"] = psi_figure(drift)
     confusion = summary.get("evaluation", {}).get("confusion_matrix")
     if confusion:
         figures["confusion.png"] = confusion_figure(confusion)
@@ -232,11 +235,25 @@ def _counts_section(summary: dict, drift: dict) -> str:
     return f"<table class='counts'>{items}</table>{reason_table}"
 
 
-def _headline(drift: dict) -> str:
+def _headline(drift: dict, rejections: dict | None) -> str:
     gate = drift["gate"]
     parts = []
+    if rejections and not rejections["passed"]:
+        parts.append(
+            "<p class='alert major'>Rejection gate failed: "
+            f"{html.escape(rejections['message'])} No _SUCCESS was written.</p>"
+        )
     if drift["rows"] == 0:
         parts.append("<p class='note'>No rows were scored, so drift is undefined.</p>")
+    judged = drift["enough_rows"]
+    if drift["rows"] and not judged:
+        parts.append(
+            f"<p class='alert info'>Too few rows to judge drift: {drift['rows']:,} "
+            f"rows were scored, fewer than --min_drift_rows {drift['min_rows']:,}. "
+            "On unchanged data the PSI of a sample this small is about "
+            f"{drift['expected_psi_bias']:.2f}, so the PSI values below are "
+            "reported without a level.</p>"
+        )
     major = drift["major_features"]
     if major:
         listed = ", ".join(
@@ -244,13 +261,18 @@ def _headline(drift: dict) -> str:
             for name in major
         )
         parts.append(f"<p class='alert major'>Major drift in {listed}.</p>")
-    elif drift["rows"]:
+    elif judged:
         parts.append(
             "<p class='alert stable'>No feature shows major drift "
             f"(every PSI is at most {statistics.MODERATE_UP_TO}).</p>"
         )
     if gate["max_psi"] is not None:
-        if gate["passed"]:
+        if drift["rows"] and not judged:
+            parts.append(
+                f"<p class='note'>--max_psi {gate['max_psi']:g} was not applied "
+                "to this run.</p>"
+            )
+        elif gate["passed"]:
             parts.append(
                 f"<p class='alert stable'>Drift gate passed: no feature's PSI "
                 f"is above --max_psi {gate['max_psi']:g}.</p>"
@@ -302,6 +324,7 @@ h3 { font-size: 1em; }
 .alert { padding: 8px 12px; border-radius: 4px; }
 .alert.major { background: #fbe3df; border-left: 4px solid #c8412f; }
 .alert.stable { background: #e4f2e6; border-left: 4px solid #4c9a5b; }
+.alert.info { background: #eeeeee; border-left: 4px solid #9e9e9e; }
 .note { color: #555; }
 table { border-collapse: collapse; font-size: 0.9em; }
 table.counts th { text-align: left; padding: 2px 16px 2px 0; font-weight: 600; }
@@ -322,22 +345,30 @@ def render_html(summary: dict, training: dict, figures: dict[str, bytes]) -> str
     drift = summary["drift"]
     model_version = html.escape(str(summary.get("model_version", "unknown")))
     probability = drift["probability"]
+    if drift["rows"]:
+        predictions = (
+            "<p><span class='big'>"
+            f"{_percent(drift['predicted_malignant_share'])}</span> of scored rows "
+            f"predicted malignant ({_number(drift['predicted_malignant'])} of "
+            f"{_number(drift['rows'])}). Mean P(malignant) "
+            f"{_number(probability['mean'])} against "
+            f"{_number(probability['training_mean'])} on the training rows; PSI "
+            f"of the probability {_number(probability['psi'])} "
+            f"({html.escape(probability['level'] or '–')}).</p>"
+        )
+    else:
+        predictions = (
+            "<p class='note'>No rows were scored, so nothing was predicted.</p>"
+        )
     sections = [
         "<h1>WDBC scoring report</h1>",
         f"<p class='meta'>Model version {model_version}; training statistics "
         f"from {training['rows']} training rows.</p>",
-        _headline(drift),
+        _headline(drift, summary.get("rejections")),
         "<h2>Rows</h2>",
         _counts_section(summary, drift),
         "<h2>Predictions</h2>",
-        "<p><span class='big'>"
-        f"{_percent(drift['predicted_malignant_share'])}</span> of scored rows "
-        f"predicted malignant ({_number(drift['predicted_malignant'])} of "
-        f"{_number(drift['rows'])}). Mean P(malignant) "
-        f"{_number(probability['mean'])} against "
-        f"{_number(probability['training_mean'])} on the training rows; PSI "
-        f"of the probability {_number(probability['psi'])} "
-        f"({html.escape(probability['level'] or '–')}).</p>",
+        predictions,
         _image(figures, "probability.png", "predicted probability distribution"),
     ]
     if "confusion.png" in figures:
@@ -354,11 +385,18 @@ def render_html(summary: dict, training: dict, figures: dict[str, bytes]) -> str
         f"{statistics.STABLE_BELOW}, moderate up to {statistics.MODERATE_UP_TO}, "
         f"major above. Empty bins count as a share of {statistics.PSI_EPSILON:g}."
         "</p>",
-        "<div class='figures'>",
-        _image(figures, "psi.png", "PSI per feature"),
-        "</div>",
-        _feature_table(drift),
     ]
+    if "psi.png" in figures:
+        sections += [
+            "<div class='figures'>",
+            _image(figures, "psi.png", "PSI per feature"),
+            "</div>",
+        ]
+    else:
+        sections.append(
+            "<p class='note'>No rows were scored, so there is no PSI chart.</p>"
+        )
+    sections.append(_feature_table(drift))
     body = "\n".join(sections)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"

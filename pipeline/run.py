@@ -10,6 +10,7 @@ a job that cannot run writes nothing.
 """
 
 import datetime
+import json
 import logging
 import os
 import pathlib
@@ -25,10 +26,11 @@ from apache_beam.options.pipeline_options import (
     PipelineOptions,
     SetupOptions,
     StandardOptions,
+    TestOptions,
     WorkerOptions,
 )
 
-from pipeline import drift, readers
+from pipeline import drift, readers, rejections, transforms
 from pipeline.graph import build_pipeline
 from pipeline.model import ModelError, resolve_export
 from pipeline.options import parse_args
@@ -342,6 +344,9 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
       JobError: the job cannot run; nothing has been written.
       drift.DriftGateError: ``wait`` and ``--max_psi`` are set and a feature's
         PSI is above it; every output but ``_SUCCESS`` has been written.
+      rejections.RejectionGateError: ``wait`` is set and the run read rows but
+        scored none, or rejected a share above ``--max_rejected_share``;
+        every output but ``_SUCCESS`` has been written.
     """
     config, beam_args = parse_args(argv)
     files = match_inputs(config.input)
@@ -361,8 +366,9 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
     started_at = datetime.datetime.now(datetime.timezone.utc).isoformat()
     clear_outputs(config.output_dir)
     _LOGGER.info(
-        "Scoring %d files with model version %s from %s",
+        "Scoring %d %s with model version %s from %s",
         len(files),
+        "file" if len(files) == 1 else "files",
         metadata["model_version"],
         version_dir,
     )
@@ -378,7 +384,16 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
         _LOGGER.error("Scoring failed; deleting its outputs in %s", config.output_dir)
         clear_outputs(config.output_dir, origin="the failed run")
         raise
+    if pipeline.options.view_as(TestOptions).dry_run:
+        # A Dataflow dry run translates the job but runs nothing, so there is
+        # no summary.json to check.
+        return result
+    # The drift gate goes first, so a run with --max_psi and no scored row
+    # reports the gate the user set (exit 3) rather than the default one.
     drift.check_gate(config.output_dir, config.max_psi)
+    summary_path = FileSystems.join(config.output_dir, transforms.SUMMARY_NAME)
+    with FileSystems.open(summary_path) as f:
+        rejections.check_gate(json.loads(f.read().decode("utf-8")))
     return result
 
 
@@ -395,6 +410,9 @@ def main(argv=None) -> int:
     except drift.DriftGateError as e:
         print(f"wdbc-score: error: {e}", file=sys.stderr)
         return 3
+    except rejections.RejectionGateError as e:
+        print(f"wdbc-score: error: {e}", file=sys.stderr)
+        return 4
     return 0
 
 

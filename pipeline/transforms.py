@@ -13,7 +13,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.utils import shared
 
-from pipeline import readers, report
+from pipeline import readers, rejections, report
 from pipeline.model import load_model
 from wdbc import schema, statistics
 
@@ -350,7 +350,8 @@ def summary_json(summary: dict) -> str:
 class WriteSummaryFn(beam.DoFn):
     """Write ``summary.json``, ``report.html`` and then ``_SUCCESS``.
 
-    ``_SUCCESS`` is left out when the drift gate of ``--max_psi`` failed.
+    ``_SUCCESS`` is left out when the drift gate of ``--max_psi`` or the
+    rejected-rows gate failed.
 
     The finalized file names of the scored and rejected writes arrive as side
     inputs, so this step runs only after both writes have renamed their
@@ -358,10 +359,17 @@ class WriteSummaryFn(beam.DoFn):
     runners whose launcher does not wait for the job to finish.
     """
 
-    def __init__(self, output_dir: str, metadata: dict, started_at: str):
+    def __init__(
+        self,
+        output_dir: str,
+        metadata: dict,
+        started_at: str,
+        max_rejected_share: float | None = None,
+    ):
         self._output_dir = output_dir
         self._metadata = metadata
         self._started_at = started_at
+        self._max_rejected_share = max_rejected_share
 
     def process(
         self, unused_element, counts, scored_files, rejected_files, drift, reasons
@@ -371,12 +379,17 @@ class WriteSummaryFn(beam.DoFn):
         )
         summary["rejected_by_reason"] = reasons
         summary["drift"] = drift
+        summary["rejections"] = rejections.rejection_gate(
+            summary, self._max_rejected_share
+        )
         summary_path = FileSystems.join(self._output_dir, SUMMARY_NAME)
         with FileSystems.create(summary_path) as f:
             f.write(summary_json(summary).encode("utf-8"))
         training = self._metadata[statistics.METADATA_KEY]
         report.write_report(self._output_dir, summary, training)
-        if drift["gate"]["passed"]:
+        if not summary["rejections"]["passed"]:
+            _LOGGER.error("Rejection gate failed: %s", summary["rejections"]["message"])
+        if drift["gate"]["passed"] and summary["rejections"]["passed"]:
             with FileSystems.create(FileSystems.join(self._output_dir, SUCCESS_NAME)):
                 pass
         _LOGGER.info(
@@ -392,11 +405,18 @@ class WriteSummaryFn(beam.DoFn):
 class WriteSummary(beam.PTransform):
     """Combine the run's counts and write ``summary.json`` and ``_SUCCESS``."""
 
-    def __init__(self, output_dir: str, metadata: dict, started_at: str):
+    def __init__(
+        self,
+        output_dir: str,
+        metadata: dict,
+        started_at: str,
+        max_rejected_share: float | None = None,
+    ):
         super().__init__()
         self._output_dir = output_dir
         self._metadata = metadata
         self._started_at = started_at
+        self._max_rejected_share = max_rejected_share
 
     def expand(self, inputs):
         (
@@ -418,7 +438,12 @@ class WriteSummary(beam.PTransform):
             | "StartSummary" >> beam.Create([None])
             | "WriteSummaryFiles"
             >> beam.ParDo(
-                WriteSummaryFn(self._output_dir, self._metadata, self._started_at),
+                WriteSummaryFn(
+                    self._output_dir,
+                    self._metadata,
+                    self._started_at,
+                    self._max_rejected_share,
+                ),
                 counts=beam.pvalue.AsSingleton(counts),
                 scored_files=beam.pvalue.AsList(scored_files),
                 rejected_files=beam.pvalue.AsList(rejected_files),

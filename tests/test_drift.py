@@ -1,6 +1,7 @@
 """Tests of the drift combiner and the drift record, without a model."""
 
 import json
+import logging
 
 import apache_beam as beam
 import numpy as np
@@ -223,3 +224,51 @@ def test_summary_json_is_strict():
     assert parsed["drift"]["features"][second]["mean"] is None
     assert parsed["ratio"] is None
     assert parsed["drift"]["rows"] == 5
+
+
+def test_small_sample_is_not_judged(caplog):
+    features, probabilities = _training()
+    training = statistics.training_statistics(features, probabilities)
+    combine = drift.ProfileScoresFn(training)
+    profile = _profile(combine, [_scored_batch(features[:7], probabilities[:7])])
+
+    record = drift.drift_summary(profile, training, max_psi=0.25, min_rows=1000)
+    with caplog.at_level(logging.WARNING, logger="pipeline.drift"):
+        drift.log_drift(record)
+
+    # Unchanged training rows: the PSI is high only because 7 rows fill 10 bins.
+    assert max(f["psi"] for f in record["features"].values()) > 0.25
+    for name, feature in record["features"].items():
+        assert feature["level"] == drift.INSUFFICIENT_ROWS, name
+    assert record["probability"]["level"] == drift.INSUFFICIENT_ROWS
+    assert record["enough_rows"] is False
+    assert record["min_rows"] == 1000
+    assert record["major_features"] == []
+    assert record["gate"]["passed"] is True
+    assert record["gate"]["failed_features"] == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "7 rows" in warnings[0]
+    assert "--min_drift_rows 1000" in warnings[0]
+
+
+def test_sample_at_minimum_is_judged():
+    features, probabilities = _training()
+    training = statistics.training_statistics(features, probabilities)
+    combine = drift.ProfileScoresFn(training)
+    shifted = features.copy()
+    shifted[:, 7] += 2.0
+
+    profile = _profile(combine, [_scored_batch(shifted, probabilities)])
+    record = drift.drift_summary(profile, training, max_psi=0.25, min_rows=_ROWS)
+
+    name = schema.FEATURE_NAMES[7]
+    assert record["enough_rows"] is True
+    assert record["features"][name]["level"] == "major"
+    assert record["gate"]["failed_features"] == [name]
+
+
+def test_psi_sampling_bias_formula():
+    # 9 degrees of freedom over 1000 scored and 427 training rows.
+    assert drift.psi_sampling_bias(1000, 427) == pytest.approx(9 * (1e-3 + 1 / 427))
+    assert drift.psi_sampling_bias(7, 427) > 1.0

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -16,6 +17,9 @@ from wdbc import dataset, schema, statistics
 
 SCALED_FEATURE = "texture_mean"
 SCALE = 1.3
+# Copies of the bundled rows in the scaled input, so the run has more rows than
+# --min_drift_rows (default 1000) and its drift is judged.
+SCALED_COPIES = 2
 
 
 def _score(input_path, model_dir, output_dir, *extra) -> int:
@@ -43,8 +47,8 @@ def _scored_rows(output_dir) -> int:
 
 @pytest.fixture(scope="module")
 def scaled_csv(tmp_path_factory, wdbc_frame):
-    """The bundled data with one feature multiplied by ``SCALE``."""
-    frame = wdbc_frame.copy()
+    """``SCALED_COPIES`` of the bundled data, one feature multiplied by ``SCALE``."""
+    frame = pd.concat([wdbc_frame] * SCALED_COPIES, ignore_index=True)
     frame[SCALED_FEATURE] = frame[SCALED_FEATURE] * SCALE
     path = tmp_path_factory.mktemp("scaled") / "scaled.csv"
     frame.to_csv(path, index=False)
@@ -75,14 +79,16 @@ def test_training_rows_score_stable(tmp_path, model_dir):
     frame = dataset.load_labeled(dataset.DEFAULT_DATA_PATH)
     train_rows, _ = train_data.split_train_test(frame)
     input_path = tmp_path / "train.csv"
-    train_rows.to_csv(input_path, index=False)
+    # Three copies have the training shares and more rows than --min_drift_rows.
+    pd.concat([train_rows] * 3).to_csv(input_path, index=False)
     output_dir = tmp_path / "scored"
 
     status = _score(input_path, model_dir, output_dir, "--max_psi", "0.05")
 
     assert status == 0
     drift = _summary(output_dir)["drift"]
-    assert drift["rows"] == len(train_rows) == 427
+    assert drift["rows"] == 3 * len(train_rows) == 1281
+    assert drift["enough_rows"] is True
     for name, record in drift["features"].items():
         assert record["psi"] < 0.05, name
         assert record["level"] == "stable", name
@@ -111,8 +117,8 @@ def test_gate_fails_run_but_keeps_outputs(gated_run, wdbc_frame):
 
     assert status == 3
     assert not (output_dir / "_SUCCESS").exists()
-    assert _scored_rows(output_dir) == len(wdbc_frame)
-    assert _summary(output_dir)["rows_scored"] == len(wdbc_frame)
+    assert _scored_rows(output_dir) == SCALED_COPIES * len(wdbc_frame)
+    assert _summary(output_dir)["rows_scored"] == SCALED_COPIES * len(wdbc_frame)
     assert (output_dir / "report.html").is_file()
     assert glob.glob(str(output_dir / "rejected-*.jsonl"))
     gate = _summary(output_dir)["drift"]["gate"]
@@ -154,6 +160,46 @@ def test_report_names_drifting_feature(gated_run):
     assert 'src="http' not in page
 
 
+def test_small_batch_passes_gate(tmp_path, wdbc_frame, model_dir, caplog):
+    input_path = tmp_path / "seven.csv"
+    wdbc_frame.head(7).to_csv(input_path, index=False)
+    output_dir = tmp_path / "scored"
+
+    with caplog.at_level(logging.WARNING, logger="pipeline.drift"):
+        status = _score(input_path, model_dir, output_dir, "--max_psi", "0.25")
+
+    assert status == 0
+    assert (output_dir / "_SUCCESS").is_file()
+    drift = _summary(output_dir)["drift"]
+    assert drift["rows"] == 7
+    assert drift["enough_rows"] is False
+    assert drift["major_features"] == []
+    assert drift["gate"]["passed"] is True
+    for name, record in drift["features"].items():
+        assert record["psi"] is not None, name
+        assert record["level"] == "insufficient_rows", name
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert not any("Major drift" in m for m in warnings)
+    assert sum("Drift not judged" in m for m in warnings) == 1
+    page = (output_dir / "report.html").read_text()
+    assert "Too few rows to judge drift" in page
+    assert "alert major" not in page
+
+
+def test_min_drift_rows_zero_judges_small_batch(tmp_path, wdbc_frame, model_dir):
+    input_path = tmp_path / "seven.csv"
+    wdbc_frame.head(7).to_csv(input_path, index=False)
+    output_dir = tmp_path / "scored"
+
+    status = _score(
+        input_path, model_dir, output_dir, "--max_psi", "0.25", "--min_drift_rows", "0"
+    )
+
+    assert status == 3
+    assert not (output_dir / "_SUCCESS").exists()
+    assert _summary(output_dir)["drift"]["enough_rows"] is True
+
+
 @pytest.mark.parametrize("value", ["-0.1", "nan"])
 def test_max_psi_rejects_invalid(value, capsys):
     with pytest.raises(SystemExit):
@@ -190,3 +236,13 @@ def test_gate_fails_without_scored_rows(tmp_path, wdbc_frame, model_dir, capsys)
     assert summary["drift"]["gate"]["passed"] is False
     assert not (output_dir / "_SUCCESS").exists()
     assert "no row was scored" in (output_dir / "report.html").read_text()
+
+
+def test_min_drift_rows_rejects_negative(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(
+            ["--input", "x.csv", "--model_dir", "m", "--output_dir", "o"]
+            + ["--min_drift_rows", "-1"]
+        )
+
+    assert "--min_drift_rows" in capsys.readouterr().err

@@ -105,6 +105,15 @@ def test_parameter_mirrors_flag(metadata, flag):
         ("max_psi", "3", True),
         ("max_psi", "-0.1", False),
         ("max_psi", "high", False),
+        ("max_rejected_share", "0.05", True),
+        ("max_rejected_share", "1", True),
+        ("max_rejected_share", ".5", True),
+        ("max_rejected_share", "1.5", False),
+        ("max_rejected_share", "-0.1", False),
+        ("min_drift_rows", "1000", True),
+        ("min_drift_rows", "0", True),
+        ("min_drift_rows", "-1", False),
+        ("min_drift_rows", "1e3", False),
     ],
 )
 def test_parameter_regex(name, value, accepted):
@@ -126,6 +135,18 @@ def test_input_regex_accepts_suffix(suffix):
 )
 def test_flag_default_matches_regex(flag):
     assert re.fullmatch(flag.regex, str(flag.default))
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [f for f in options.FLAGS if f.default is not None],
+    ids=lambda flag: flag.name,
+)
+def test_flag_help_states_default(flag):
+    help_text = " ".join(options.build_parser().format_help().split())
+
+    assert flag.help.endswith(f"(default: {flag.default}).")
+    assert f"(default: {flag.default})" in help_text
 
 
 def test_regex_accepted_values_parse():

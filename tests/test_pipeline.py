@@ -2,6 +2,7 @@
 
 import glob
 import json
+import logging
 import os
 import shutil
 
@@ -373,3 +374,25 @@ def test_same_file_scored_once(tmp_path, monkeypatch, model_dir):
     assert summary["files_read"] == 1
     assert summary["rows_read"] == 569
     assert summary["rows_scored"] == 569
+
+
+@pytest.mark.parametrize("files, expected", [(1, "1 file "), (2, "2 files ")])
+def test_run_log_counts_files(tmp_path, wdbc_frame, model_dir, caplog, files, expected):
+    for i in range(files):
+        wdbc_frame.head(3).to_csv(tmp_path / f"part-{i}.csv", index=False)
+
+    with caplog.at_level(logging.INFO, logger="pipeline.run"):
+        status = score.main(
+            [
+                "--input",
+                str(tmp_path / "part-*.csv"),
+                "--model_dir",
+                str(model_dir),
+                "--output_dir",
+                str(tmp_path / "scored"),
+            ]
+        )
+
+    assert status == 0
+    messages = [r.getMessage() for r in caplog.records if r.name == "pipeline.run"]
+    assert any(m.startswith(f"Scoring {expected}with model") for m in messages)

@@ -25,9 +25,34 @@ def test_report_without_rows_or_labels():
     figures = report.render_figures(summary, training)
     page = report.render_html(summary, training, figures)
 
-    assert sorted(figures) == ["probability.png", "psi.png"]
+    # Without rows there is no PSI, so no chart that would show 0.000 bars.
+    assert sorted(figures) == ["probability.png"]
     assert "No rows were scored" in page
+    assert "there is no PSI chart" in page
+    assert "PSI per feature" not in page
     assert "Labeled rows" not in page
+    assert "nothing was predicted" in page
+    assert "of scored rows predicted malignant" not in page
+
+
+def test_report_with_rows_has_psi_chart():
+    training = _training()
+    rng = np.random.default_rng(2)
+    features = rng.normal(10.0, 2.0, size=(50, schema.NUM_FEATURES))
+    probabilities = rng.uniform(size=50)
+    combine = drift.ProfileScoresFn(training)
+    profile = combine.add_input(
+        combine.create_accumulator(),
+        drift.ScoredBatch(features, probabilities, (probabilities >= 0.5) * 1),
+    )
+    summary = {"drift": drift.drift_summary(profile, training), "threshold": 0.5}
+
+    figures = report.render_figures(summary, training)
+    page = report.render_html(summary, training, figures)
+
+    assert sorted(figures) == ["probability.png", "psi.png"]
+    assert 'alt="PSI per feature"' in page
+    assert "of scored rows predicted malignant" in page
 
 
 def test_report_lists_rejected_reasons():
@@ -93,3 +118,28 @@ def test_count_reasons_merges_partials():
 )
 def test_reason_category(reason, category):
     assert report.reason_category(reason) == category
+
+
+def test_report_small_sample_has_no_alarm():
+    training = _training()
+    rng = np.random.default_rng(1)
+    features = rng.normal(10.0, 2.0, size=(7, schema.NUM_FEATURES))
+    probabilities = rng.uniform(size=7)
+    combine = drift.ProfileScoresFn(training)
+    profile = combine.add_input(
+        combine.create_accumulator(),
+        drift.ScoredBatch(features, probabilities, (probabilities >= 0.5) * 1),
+    )
+    record = drift.drift_summary(profile, training, max_psi=0.25, min_rows=1000)
+    summary = {"drift": record, "threshold": 0.5}
+
+    page = report.render_html(
+        summary, training, report.render_figures(summary, training)
+    )
+
+    assert "Too few rows to judge drift" in page
+    assert "--min_drift_rows 1,000" in page
+    assert "Major drift" not in page
+    assert "Drift gate failed" not in page
+    assert "alert major" not in page
+    assert "No feature shows major drift" not in page

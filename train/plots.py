@@ -78,15 +78,19 @@ def _confusion_figure(name, labels, probabilities, threshold):
     totals = counts.sum(axis=1, keepdims=True)
     rates = np.divide(counts, totals, out=np.zeros((2, 2)), where=totals > 0)
 
-    figure, axes = plt.subplots(figsize=(5, 4.5))
+    # Constrained layout with a figure title keeps the two-line title clear of
+    # the colour bar, which an axes title centred on the matrix runs into.
+    figure, axes = plt.subplots(figsize=(5, 4.5), layout="constrained")
     image = axes.imshow(rates, cmap="Blues", vmin=0.0, vmax=1.0)
     for row in range(2):
         for column in range(2):
             color = "white" if rates[row, column] > 0.5 else "black"
+            count = counts[row, column]
+            unit = "row" if count == 1 else "rows"
             axes.text(
                 column,
                 row,
-                f"{rates[row, column]:.3f}\n({counts[row, column]} rows)",
+                f"{rates[row, column]:.3f}\n({count} {unit})",
                 ha="center",
                 va="center",
                 color=color,
@@ -95,7 +99,7 @@ def _confusion_figure(name, labels, probabilities, threshold):
     axes.set_yticks([0, 1], labels=_CLASS_NAMES)
     axes.set_xlabel("Predicted class")
     axes.set_ylabel("True class")
-    axes.set_title(
+    figure.suptitle(
         f"Confusion matrix, {name} rows\n"
         f"(normalized by true class, threshold {threshold:.3f})"
     )

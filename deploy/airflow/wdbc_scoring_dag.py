@@ -2,8 +2,9 @@
 
 For each daily run it launches the template on the shards under
 ``INPUT_ROOT/dt={{ ds }}/``, writes to ``OUTPUT_PREFIX/dt={{ ds }}/``, waits
-for the Dataflow job, and then requires the ``_SUCCESS`` file that the
-pipeline withholds when a feature's PSI is above ``max_psi``. A retry or a
+for the Dataflow job, and then requires the ``_SUCCESS`` file. The pipeline
+withholds it when a feature's PSI is above ``max_psi`` or more than
+``max_rejected_share`` of the rows read were rejected. A retry or a
 rerun of the same day replaces that partition's outputs.
 
 Settings are Airflow Variables, read when a task renders its templates:
@@ -42,6 +43,7 @@ LAUNCH_BODY = {
                 "{{ var.value.wdbc_output_prefix }}/dt={{ ds }}"
             ),
             "max_psi": "0.25",
+            "max_rejected_share": "0.05",
             "sdk_container_image": "{{ var.value.wdbc_image }}",
         },
         "environment": {
