@@ -35,7 +35,9 @@ def rejection_gate(summary: dict, max_rejected_share: float | None) -> dict:
     share = rows_rejected / rows_read if rows_read else None
     problem = None
     if rows_read and summary["rows_scored"] == 0:
-        rows = "the only row read was" if rows_read == 1 else f"all {rows_read} rows"
+        rows = (
+            "the only row read was" if rows_read == 1 else f"all {rows_read} rows were"
+        )
         problem = f"No row was scored because {rows} rejected"
     elif max_rejected_share is not None and share is not None:
         if share > max_rejected_share:
@@ -62,5 +64,6 @@ def check_gate(summary: dict) -> None:
     if not gate["passed"]:
         raise RejectionGateError(
             f"{gate['message']} The scored and rejected rows and summary.json "
-            "are written but _SUCCESS is not."
+            "are written but _SUCCESS is not. Each rejected row's full reason "
+            "is in rejected-*.jsonl."
         )

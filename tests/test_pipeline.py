@@ -17,7 +17,7 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline import model as model_lib
-from pipeline import readers, transforms
+from pipeline import readers, rejections, transforms
 from pipeline import run as score
 from pipeline.graph import build_pipeline
 from pipeline.options import parse_args
@@ -233,23 +233,24 @@ def test_model_not_loaded_without_batches(tmp_path, wdbc_frame, model_dir):
         wdbc_frame.drop(columns=["texture_se"]), tmp_path / "shards", "csv"
     )
     model_lib.LOAD_COUNTS.clear()
+    output_dir = tmp_path / "scored"
 
-    result = score.run(
-        [
-            "--input",
-            pattern,
-            "--model_dir",
-            str(model_dir),
-            "--output_dir",
-            str(tmp_path / "scored"),
-        ]
-    )
+    # A run that scores no row fails its rejection gate after writing.
+    with pytest.raises(rejections.RejectionGateError):
+        score.run(
+            [
+                "--input",
+                pattern,
+                "--model_dir",
+                str(model_dir),
+                "--output_dir",
+                str(output_dir),
+            ]
+        )
 
-    counters = {
-        c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
-    }
-    assert counters["rows_rejected"] == len(wdbc_frame)
-    assert counters.get("batches_scored", 0) == 0
+    summary = json.loads((output_dir / "summary.json").read_text())
+    assert summary["rows_rejected"] == len(wdbc_frame)
+    assert summary["rows_scored"] == 0
     assert model_lib.LOAD_COUNTS == {}
 
 

@@ -48,8 +48,17 @@ def test_all_rows_rejected_fails_run(tmp_path, wdbc_frame, model_dir, capsys):
     assert summary["rows_read"] == 7
     assert summary["rows_scored"] == 0
     assert summary["rejections"]["passed"] is False
-    assert "missing feature columns: texture_worst" in err
-    assert MISSPELLED in err
+    # summary.json counts reasons by category; each row's record keeps the
+    # full reason, which names the misspelled header column.
+    assert "missing feature columns (7 rows)" in err
+    assert "rejected-*.jsonl" in err
+    records = [
+        json.loads(line)
+        for shard in output_dir.glob("rejected-*.jsonl")
+        for line in shard.read_text().splitlines()
+    ]
+    assert len(records) == 7
+    assert all(MISSPELLED in record["reason"] for record in records)
     assert (output_dir / "report.html").is_file()
     assert "No _SUCCESS was written" in (output_dir / "report.html").read_text()
     assert list(output_dir.glob("rejected-*.jsonl"))
@@ -108,7 +117,7 @@ def test_max_rejected_share_gate(
     assert rejections["passed"] is (expected_status == 0)
     if expected_status:
         assert "--max_rejected_share" in err
-        assert MISSPELLED in err
+        assert "missing feature columns (5 rows)" in err
 
 
 def test_some_rows_rejected_passes_by_default(tmp_path, wdbc_frame, model_dir, capsys):
