@@ -388,12 +388,12 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
         # A Dataflow dry run translates the job but runs nothing, so there is
         # no summary.json to check.
         return result
-    # The drift gate goes first, so a run with --max_psi and no scored row
-    # reports the gate the user set (exit 3) rather than the default one.
-    drift.check_gate(config.output_dir, config.max_psi)
+    # The rejection gate goes first: when no row was scored, the drift gate
+    # fails too, but only the rejection reasons say why.
     summary_path = FileSystems.join(config.output_dir, transforms.SUMMARY_NAME)
     with FileSystems.open(summary_path) as f:
         rejections.check_gate(json.loads(f.read().decode("utf-8")))
+    drift.check_gate(config.output_dir, config.max_psi)
     return result
 
 
