@@ -105,12 +105,9 @@ def resolve_export(model_dir: str) -> tuple[str, dict]:
     try:
         matches = FileSystems.match([pattern])[0].metadata_list
     except BeamIOError as e:
-        bucket = storage.missing_bucket(model_dir)
-        if bucket:
-            raise ModelError(
-                f"--model_dir {model_dir}: bucket {bucket} does not exist; check "
-                "the path or create the bucket."
-            ) from e
+        bucket_problem = storage.missing_bucket_message(model_dir)
+        if bucket_problem:
+            raise ModelError(f"--model_dir {model_dir}: {bucket_problem}.") from e
         if storage.is_remote(model_dir):
             raise ModelError(f"--model_dir {model_dir} cannot be listed: {e}") from e
         matches = []

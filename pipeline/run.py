@@ -92,12 +92,9 @@ def match_inputs(patterns: tuple[str, ...]) -> list[str]:
         try:
             matched = FileSystems.match([pattern])[0].metadata_list
         except BeamIOError as e:
-            bucket = storage.missing_bucket(pattern)
-            if bucket:
-                raise JobError(
-                    f"--input {pattern}: bucket {bucket} does not exist; check the "
-                    "path or create the bucket."
-                ) from e
+            bucket_problem = storage.missing_bucket_message(pattern)
+            if bucket_problem:
+                raise JobError(f"--input {pattern}: {bucket_problem}.") from e
             raise JobError(f"--input {pattern}: cannot list files: {e}") from e
         paths = sorted(m.path for m in matched if not m.path.endswith("/"))
         if not paths:
@@ -244,12 +241,9 @@ def check_output_dir(output_dir: str) -> None:
         try:
             FileSystems.match([FileSystems.join(output_dir, "*")], limits=[1])
         except BeamIOError as e:
-            bucket = storage.missing_bucket(output_dir)
-            if bucket:
-                raise JobError(
-                    f"--output_dir {output_dir}: bucket {bucket} does not exist; "
-                    "check the path or create the bucket."
-                ) from e
+            bucket_problem = storage.missing_bucket_message(output_dir)
+            if bucket_problem:
+                raise JobError(f"--output_dir {output_dir}: {bucket_problem}.") from e
             raise JobError(
                 f"--output_dir {output_dir} cannot be listed: {e}. Pass a folder "
                 "this job may create files in."

@@ -254,11 +254,10 @@ def _check_output_dir(output_dir: str) -> None:
     try:
         FileSystems.match([FileSystems.join(output_dir, "*")], limits=[1])
     except BeamIOError as error:
-        bucket = storage.missing_bucket(output_dir)
-        if bucket:
+        bucket_problem = storage.missing_bucket_message(output_dir)
+        if bucket_problem:
             raise OutputDirError(
-                f"--output_dir {output_dir}: bucket {bucket} does not exist; "
-                "check the path or create the bucket"
+                f"--output_dir {output_dir}: {bucket_problem}"
             ) from error
         raise OutputDirError(
             f"--output_dir {output_dir} cannot be listed: {error}"

@@ -54,12 +54,9 @@ def file_sha256(path: str) -> str:
 
 
 def _read_error(path: str, error: Exception, advice: str) -> DataError:
-    bucket = storage.missing_bucket(path)
-    if bucket:
-        return DataError(
-            f"{path}: bucket {bucket} does not exist; check the path or create "
-            "the bucket"
-        )
+    bucket_problem = storage.missing_bucket_message(path)
+    if bucket_problem:
+        return DataError(f"{path}: {bucket_problem}")
     return DataError(f"{path}: cannot read the file ({error}); {advice}")
 
 

@@ -45,3 +45,14 @@ def missing_bucket(path: str) -> str | None:
     if bucket is None:
         return f"gs://{bucket_name}"
     return None
+
+
+def missing_bucket_message(path: str) -> str | None:
+    """Return an error message when ``path`` is in a missing bucket, else None.
+
+    Like ``missing_bucket``, call it only after an operation on ``path`` failed.
+    """
+    bucket = missing_bucket(path)
+    if bucket is None:
+        return None
+    return f"bucket {bucket} does not exist; check the path or create the bucket"
