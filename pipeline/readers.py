@@ -39,8 +39,6 @@ _FEATURE_SET = frozenset(_FEATURES)
 _HEADER_WORDS = _FEATURE_SET | {schema.ID_COLUMN, schema.LABEL_COLUMN}
 _LABEL_CODES = {schema.MALIGNANT: 1, schema.BENIGN: 0}
 NO_LABEL = -1
-# The model computes in float32, where a larger magnitude becomes infinite.
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Bytes that pyarrow parses per block; blocks are then cut into batches.
 _CSV_BLOCK_BYTES = 8 << 20
@@ -159,7 +157,7 @@ def _value_problem(name: str, value: float, is_null: bool) -> str | None:
         return f"NaN in {name}"
     if math.isinf(value):
         return f"infinite value in {name}"
-    if abs(value) > FLOAT32_MAX:
+    if abs(value) > schema.FLOAT32_MAX:
         return f"value {value!r} of {name} is outside the float32 range"
     return None
 
@@ -205,11 +203,14 @@ def _split_valid_rows(
     # NaN, so this clears a batch without NaN, infinities or float32 overflows.
     if null_mask is None and (
         features.size == 0
-        or (features.min() >= -FLOAT32_MAX and features.max() <= FLOAT32_MAX)
+        or (
+            features.min() >= -schema.FLOAT32_MAX
+            and features.max() <= schema.FLOAT32_MAX
+        )
     ):
         yield FeatureBatch(source, rows, ids, features, labels)
         return
-    bad = ~(np.abs(features) <= FLOAT32_MAX).all(axis=1)
+    bad = ~(np.abs(features) <= schema.FLOAT32_MAX).all(axis=1)
     if null_mask is not None:
         bad |= null_mask.any(axis=1)
     if not bad.any():

@@ -34,7 +34,6 @@ _REQUIRED_HEADER_COLUMNS = (schema.ID_COLUMN, schema.LABEL_COLUMN) + (
     schema.FEATURE_NAMES
 )
 _HASH_CHUNK_BYTES = 1 << 20
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class DataError(ValueError):
@@ -303,7 +302,7 @@ def _parse_feature(where: str, name: str, value: str) -> float:
     if not in_float32_range:
         raise DataError(
             f"{where}: value {value!r} for {name} is outside the float32 range; "
-            f"expected a magnitude of at most {_FLOAT32_MAX:.6g}"
+            f"expected a magnitude of at most {schema.FLOAT32_MAX:.6g}"
         )
     return number
 

@@ -34,6 +34,8 @@ UCI_COLUMNS = (ID_COLUMN, LABEL_COLUMN) + FEATURE_NAMES
 # The exported SavedModel's serving signature.
 SIGNATURE_KEY = "serving_default"
 INPUT_KEY = "features"
+# The largest magnitude of the float32 input; beyond it a value is infinite.
+FLOAT32_MAX = 3.4028234663852886e38
 PROBABILITY_KEY = "probability"
 CLASS_KEY = "predicted_class"
 
