@@ -228,7 +228,7 @@ def _suggestion(argument: str, beam_flags: list[str]) -> str:
 
 
 def _check_beam_args(parser: argparse.ArgumentParser, beam_args: list[str]) -> None:
-    """Exit with an error naming the first argument that neither parser knows."""
+    """Exit with an error naming the first argument that neither parser accepts."""
     unknown, beam_flags = _beam_unknown_args(beam_args)
     if not unknown:
         return

@@ -382,8 +382,8 @@ def run(argv=None, test_pipeline=None, wait: bool = True):
         # A Dataflow dry run translates the job but runs nothing, so there is
         # no summary.json to check.
         return result
-    # The rejection gate goes first: when no row was scored, the drift gate
-    # fails too, but only the rejection reasons say why.
+    # The rejection gate goes first. When no row was scored the drift gate
+    # fails too, but only the rejection reasons explain why.
     summary_path = FileSystems.join(config.output_dir, transforms.SUMMARY_NAME)
     with FileSystems.open(summary_path) as f:
         rejections.check_gate(json.loads(f.read().decode("utf-8")))

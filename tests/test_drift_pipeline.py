@@ -228,8 +228,8 @@ def test_gate_fails_without_scored_rows(tmp_path, wdbc_frame, model_dir, capsys)
 
     status = _score(input_path, model_dir, output_dir, "--max_psi", "1")
 
-    # Both gates fail; the exit status and message are the rejection gate's,
-    # because its reasons say why no row was scored.
+    # Both gates fail. The exit status and message are the rejection gate's,
+    # because only its reasons explain why no row was scored.
     assert status == 4
     assert "No row was scored" in capsys.readouterr().err
     summary = _summary(output_dir)

@@ -117,7 +117,7 @@ def export_model(
 
     On a local disk the SavedModel and ``schema.METADATA_RELPATH`` are written
     to a temporary sibling folder first and renamed into place, so a server
-    that watches ``model_root`` never sees a half-written version.
+    that watches ``model_root`` never finds a half-written version.
 
     For a remote ``model_root`` such as ``gs://``, TensorFlow saves to a local
     temporary folder and the files are uploaded through Beam's FileSystems,

@@ -97,9 +97,9 @@ def train_model(
         .repeat()
     )
     # Without autotuning the iterator starts no model thread. Destroying an
-    # iterator waits for that thread, which made interpreter exit take
-    # minutes after many runs (TensorFlow 2.21); these tiny batches do not
-    # need tuned prefetching.
+    # iterator waits for that thread, so after many runs in one process the
+    # interpreter's exit took minutes (TensorFlow 2.21). These tiny batches do
+    # not need tuned prefetching.
     dataset_options = tf.data.Options()
     dataset_options.autotune.enabled = False
     dataset = dataset.with_options(dataset_options)
