@@ -68,6 +68,16 @@ class FeatureBatch:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def select(self, mask: np.ndarray) -> "FeatureBatch":
+        """Return the rows where the boolean ``mask`` is true."""
+        return FeatureBatch(
+            self.source,
+            self.rows[mask],
+            self.ids.filter(pa.array(mask)),
+            self.features[mask],
+            self.labels[mask],
+        )
+
 
 @dataclasses.dataclass
 class RejectedRow:
@@ -231,13 +241,7 @@ def _split_valid_rows(
         yield RejectedRow(source, int(rows[i]), reason, raw_values(int(i)))
     good = ~bad
     if good.any():
-        yield FeatureBatch(
-            source,
-            rows[good],
-            ids.filter(pa.array(good)),
-            features[good],
-            labels[good],
-        )
+        yield FeatureBatch(source, rows, ids, features, labels).select(good)
 
 
 def _row_keys(source: str, rows: np.ndarray) -> pa.Array:

@@ -183,14 +183,7 @@ def _reject_unscorable(
             readers.RejectedRow(batch.source, int(batch.rows[i]), reason, values)
         )
     good = ~bad
-    kept = readers.FeatureBatch(
-        batch.source,
-        batch.rows[good],
-        batch.ids.filter(pa.array(good)),
-        batch.features[good],
-        batch.labels[good],
-    )
-    return kept, probability[good], predicted[good], rejected
+    return batch.select(good), probability[good], predicted[good], rejected
 
 
 def _table_to_csv(table: pa.Table) -> str:
