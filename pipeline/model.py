@@ -8,6 +8,7 @@ through ``apache_beam.utils.shared.Shared``.
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 
@@ -20,6 +21,7 @@ from wdbc import schema, storage
 _LOGGER = logging.getLogger(__name__)
 
 _SAVED_MODEL_FILE = "saved_model.pb"
+_COPY_CHUNK_BYTES = 1 << 20
 
 # Number of SavedModel loads in this process, by version folder. Tests read it
 # to check that a run loads the model once per worker process.
@@ -141,8 +143,7 @@ def _copy_to_local(version_dir: str, local_dir: str) -> None:
         target = os.path.join(local_dir, relative)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with FileSystems.open(match.path) as src, open(target, "wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
+            shutil.copyfileobj(src, dst, _COPY_CHUNK_BYTES)
         copied += 1
     _LOGGER.info("Copied %d model files from %s to %s", copied, version_dir, local_dir)
 

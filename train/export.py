@@ -22,8 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 EXPORT_FORMAT = "wdbc-logistic-regression"
 FORMAT_VERSION = 1
 
-_SAVED_MODEL_FILE = "saved_model.pb"
-_UPLOAD_CHUNK_BYTES = 1 << 20
+_COPY_CHUNK_BYTES = 1 << 20
 
 
 class ServingModel(tf.Module):
@@ -159,7 +158,7 @@ def _save(model: ServingModel, local_dir: str, metadata: dict) -> None:
 def _upload_order(relative_path: str) -> int:
     if relative_path == schema.METADATA_RELPATH:
         return 2
-    if relative_path == _SAVED_MODEL_FILE:
+    if relative_path == tf.saved_model.SAVED_MODEL_FILENAME_PB:
         return 1
     return 0
 
@@ -176,8 +175,7 @@ def _upload_folder(local_dir: str, remote_dir: str) -> int:
         target = FileSystems.join(remote_dir, relative)
         with open(os.path.join(local_dir, relative), "rb") as src:
             with FileSystems.create(target) as dst:
-                while chunk := src.read(_UPLOAD_CHUNK_BYTES):
-                    dst.write(chunk)
+                shutil.copyfileobj(src, dst, _COPY_CHUNK_BYTES)
     return len(relative_paths)
 
 
