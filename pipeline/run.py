@@ -235,19 +235,15 @@ def check_output_dir(output_dir: str) -> None:
             f"{' '.join(special)}, which Beam's file sinks cannot write under. "
             "Pass a folder path without them."
         )
-    if "://" in output_dir:
+    if storage.is_remote(output_dir):
         # NOTE: a remote folder is only checked for being listable, so a
         # bucket without write permission fails when the first shard is written.
-        try:
-            FileSystems.match([FileSystems.join(output_dir, "*")], limits=[1])
-        except BeamIOError as e:
-            bucket_problem = storage.missing_bucket_message(output_dir)
-            if bucket_problem:
-                raise JobError(f"--output_dir {output_dir}: {bucket_problem}.") from e
+        problem = storage.folder_listing_problem(output_dir)
+        if problem:
             raise JobError(
-                f"--output_dir {output_dir} cannot be listed: {e}. Pass a folder "
-                "this job may create files in."
-            ) from e
+                f"--output_dir {output_dir}: {problem}. Pass a folder this job "
+                "may create files in."
+            )
         return
     existing = _nearest_existing(output_dir)
     if not os.path.isdir(existing):

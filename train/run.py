@@ -5,7 +5,6 @@ import logging
 
 import numpy as np
 import tensorflow as tf
-from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
 from train import cv, data, distributed, export, metrics, plots, trainer
@@ -251,17 +250,9 @@ def _check_output_dir(output_dir: str) -> None:
     """
     if not storage.is_remote(output_dir):
         return
-    try:
-        FileSystems.match([FileSystems.join(output_dir, "*")], limits=[1])
-    except BeamIOError as error:
-        bucket_problem = storage.missing_bucket_message(output_dir)
-        if bucket_problem:
-            raise OutputDirError(
-                f"--output_dir {output_dir}: {bucket_problem}"
-            ) from error
-        raise OutputDirError(
-            f"--output_dir {output_dir} cannot be listed: {error}"
-        ) from error
+    problem = storage.folder_listing_problem(output_dir)
+    if problem:
+        raise OutputDirError(f"--output_dir {output_dir}: {problem}")
 
 
 def _choose_threshold(config, cross_validation, y_train) -> tuple[float, dict]:

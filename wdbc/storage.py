@@ -6,6 +6,7 @@ Beam's GCS file system and google-cloud-storage, never through TensorFlow's
 own GCS client.
 """
 
+from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 from google.api_core.exceptions import GoogleAPIError
 
@@ -56,3 +57,16 @@ def missing_bucket_message(path: str) -> str | None:
     if bucket is None:
         return None
     return f"bucket {bucket} does not exist; check the path or create the bucket"
+
+
+def folder_listing_problem(folder: str) -> str | None:
+    """Return why the remote ``folder`` cannot be listed, or None if it can.
+
+    Listing needs no write permission, so a folder that passes may still
+    fail on its first write.
+    """
+    try:
+        FileSystems.match([FileSystems.join(folder, "*")], limits=[1])
+    except BeamIOError as error:
+        return missing_bucket_message(folder) or f"cannot be listed: {error}"
+    return None
