@@ -176,8 +176,7 @@ def _feature_matrix(columns: list[pa.Array]) -> np.ndarray:
     """Return float64 columns as one [n, 30] array, with NaN for nulls.
 
     The array is column-major (Fortran order): Arrow writes it in one call,
-    and the drift profile sorts its columns faster than those of a row-major
-    copy.
+    and the drift profile takes its transpose as columns without a copy.
     """
     names = [str(j) for j in range(len(columns))]
     batch = pa.RecordBatch.from_arrays(columns, names=names)
