@@ -5,6 +5,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 
 import apache_beam as beam
 import numpy as np
@@ -252,6 +254,42 @@ def test_model_not_loaded_without_batches(tmp_path, wdbc_frame, model_dir):
     assert summary["rows_rejected"] == len(wdbc_frame)
     assert summary["rows_scored"] == 0
     assert model_lib.LOAD_COUNTS == {}
+
+
+_COLLECTOR_CHECK = """
+import gc, json, sys
+from pipeline import model
+state = {}
+if sys.argv[2] == "disabled":
+    gc.disable()
+model.load_model(sys.argv[1])
+state["enabled_after_first"] = gc.isenabled()
+state["frozen_after_first"] = gc.get_freeze_count()
+model.load_model(sys.argv[1])
+state["enabled_after_second"] = gc.isenabled()
+state["frozen_after_second"] = gc.get_freeze_count()
+print(json.dumps(state))
+"""
+
+
+@pytest.mark.parametrize("collector", ["enabled", "disabled"])
+def test_model_load_restores_collector_and_freezes_once(version_dir, collector):
+    # A fresh process, so that no earlier load in this one has frozen objects.
+    completed = subprocess.run(
+        [sys.executable, "-c", _COLLECTOR_CHECK, str(version_dir), collector],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    state = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    assert state["enabled_after_first"] is (collector == "enabled")
+    assert state["enabled_after_second"] is (collector == "enabled")
+    # TensorFlow's modules and the loaded model are frozen by the first load;
+    # the second adds nothing.
+    assert state["frozen_after_first"] > 100_000
+    assert state["frozen_after_second"] == state["frozen_after_first"]
 
 
 def test_export_metadata_is_plain_json(version_dir):
