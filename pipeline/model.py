@@ -5,7 +5,6 @@ call to validate ``--model_dir``. Workers load the SavedModel once per process
 through ``apache_beam.utils.shared.Shared``.
 """
 
-import contextlib
 import gc
 import json
 import logging
@@ -18,7 +17,7 @@ import numpy as np
 from apache_beam.io.filesystem import BeamIOError
 from apache_beam.io.filesystems import FileSystems
 
-from wdbc import schema, storage
+from wdbc import collector, schema, storage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -221,18 +220,6 @@ class LoadedModel:
         return probability, predicted.astype(np.int64)
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Pause Python's cyclic garbage collector, then restore its state."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def load_model(version_dir: str) -> LoadedModel:
     """Load the export at ``version_dir`` and count the load.
 
@@ -245,7 +232,7 @@ def load_model(version_dir: str) -> LoadedModel:
     TensorFlow, loaded the model and exited took 2.7 s against 3.7 s.
     """
     global _FROZEN
-    with _collector_paused():
+    with collector.paused():
         model = LoadedModel(version_dir)
     with _LOAD_LOCK:
         LOAD_COUNTS[version_dir] = LOAD_COUNTS.get(version_dir, 0) + 1

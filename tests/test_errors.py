@@ -1,8 +1,11 @@
 """Jobs that cannot run fail before writing, with one message naming the fix."""
 
 import gzip
+import importlib.metadata
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
@@ -334,3 +337,19 @@ def test_output_dir_with_glob_characters(tmp_path, good_input, model_dir, name, 
     assert f"--output_dir {output} contains the glob characters" in err
     assert "Pass a folder path without them" in err
     assert not output.exists()
+
+
+def test_entry_points_run_job_checks(tmp_path, model_dir):
+    scripts = importlib.metadata.entry_points(group="console_scripts")
+    assert scripts["wdbc-score"].value == "pipeline.cli:main"
+
+    missing = tmp_path / "absent" / "*.csv"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline", *_argv(missing, model_dir, tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert completed.returncode == 2
+    assert f"wdbc-score: error: --input {missing}" in completed.stderr
