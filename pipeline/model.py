@@ -173,6 +173,24 @@ def _use_one_intra_op_thread(tf) -> None:
         )
 
 
+def _finite_normalization_bounds(
+    mean: np.ndarray, std: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return per-feature bounds within which (x - mean) / std stays finite.
+
+    Within them, the float32 difference and quotient are at most about half of
+    the float32 maximum, which leaves a wide margin for rounding. Values
+    outside them may still normalize to finite numbers, so they only decide
+    whether the exact check is needed.
+    """
+    half = schema.FLOAT32_MAX / 2
+    mean = mean.astype(np.float64)
+    std = std.astype(np.float64)
+    low = np.maximum(mean - std * half, -half)
+    high = np.minimum(mean + std * half, half)
+    return low, high
+
+
 class LoadedModel:
     """A loaded export: its serving function and metadata."""
 
@@ -200,13 +218,22 @@ class LoadedModel:
         # variables of the export.
         self._mean = self._saved_model.mean.numpy().astype(np.float32)
         self._std = self._saved_model.std.numpy().astype(np.float32)
+        self._safe_low, self._safe_high = _finite_normalization_bounds(
+            self._mean, self._std
+        )
 
-    def normalized_overflow(self, features: np.ndarray) -> np.ndarray:
+    def normalized_overflow(self, features: np.ndarray) -> np.ndarray | None:
         """Return an [n, 30] mask of the values that normalize to a non-finite.
 
         The values are normalized in float32 as the serving function does, so
         the mask is set exactly where the model would see an infinity or NaN.
+        Returns None without normalizing when every column lies within the
+        bounds of ``_finite_normalization_bounds``, as real data does.
         """
+        if (features.min(axis=0) >= self._safe_low).all() and (
+            features.max(axis=0) <= self._safe_high
+        ).all():
+            return None
         x = np.asarray(features, dtype=np.float32)
         with np.errstate(over="ignore", invalid="ignore"):
             return ~np.isfinite((x - self._mean) / self._std)

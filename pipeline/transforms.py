@@ -161,16 +161,19 @@ def _reject_unscorable(
 
     A row is rejected when a normalized value is not finite in float32, or
     when the probability is NaN (an infinite logit sum of opposite signs).
-    Returns the batch, probabilities and classes of the other rows, and the
-    rejected rows.
+    ``normalized_overflow`` returns the mask of non-finite normalized values,
+    or None when no value can overflow. Returns the batch, probabilities and
+    classes of the other rows, and the rejected rows.
     """
     overflow = normalized_overflow(batch.features)
-    bad = np.isnan(probability) | overflow.any(axis=1)
+    bad = np.isnan(probability)
+    if overflow is not None:
+        bad |= overflow.any(axis=1)
     if not bad.any():
         return batch, probability, predicted, []
     rejected = []
     for i in np.flatnonzero(bad):
-        columns = np.flatnonzero(overflow[i])
+        columns = [] if overflow is None else np.flatnonzero(overflow[i])
         if len(columns):
             names = ", ".join(schema.FEATURE_NAMES[j] for j in columns)
             reason = f"normalized value is not finite in {names}"

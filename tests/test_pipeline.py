@@ -361,6 +361,32 @@ def _feature_batch(rows: int) -> readers.FeatureBatch:
     )
 
 
+def test_overflow_check_skips_in_range_batch(version_dir, wdbc_frame):
+    model = model_lib.load_model(str(version_dir))
+    features = wdbc_frame[FEATURES].to_numpy(np.float64)
+
+    assert model.normalized_overflow(features) is None
+    assert model.normalized_overflow(np.asfortranarray(features)) is None
+
+
+def test_overflow_check_is_exact_outside_bounds(version_dir, wdbc_frame):
+    model = model_lib.load_model(str(version_dir))
+    features = wdbc_frame[FEATURES].to_numpy(np.float64)[:4].copy()
+    radius = FEATURES.index("radius_mean")
+    compactness = FEATURES.index("compactness_se")
+    # 3e38 is beyond the bounds of both columns; it normalizes to a finite
+    # value with radius_mean's std and to infinity with compactness_se's.
+    features[1, radius] = 3e38
+    features[2, compactness] = 3e38
+
+    mask = model.normalized_overflow(features)
+
+    assert mask is not None
+    assert mask.shape == features.shape
+    assert np.flatnonzero(mask.any(axis=1)).tolist() == [2]
+    assert np.flatnonzero(mask[2]).tolist() == [compactness]
+
+
 def test_nan_probability_is_rejected():
     batch = _feature_batch(4)
     probability = np.array([0.1, np.nan, 0.9, np.nan], dtype=np.float32)
