@@ -15,8 +15,6 @@ import re
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from wdbc import schema, statistics
 
@@ -31,8 +29,22 @@ _TRAINING_COLOR = "#7f8c9a"
 _SCORED_COLOR = "#2f6fb0"
 
 
-def _png(figure: Figure) -> bytes:
+def _figure(**kwargs):
+    """Return a new Matplotlib ``Figure`` on an Agg canvas.
+
+    Matplotlib is imported here rather than with this module, because the
+    import takes about 0.3 s and only the step that writes the report draws.
+    The launcher and every worker process import this module.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(**kwargs)
     FigureCanvasAgg(figure)
+    return figure
+
+
+def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()
@@ -48,7 +60,7 @@ def probability_figure(drift: dict, training: dict, threshold: float | None) -> 
     width = np.diff(edges)
     left = edges[:-1]
 
-    figure = Figure(figsize=(7.5, 3.6), layout="constrained")
+    figure = _figure(figsize=(7.5, 3.6), layout="constrained")
     axes = figure.add_subplot()
     axes.bar(
         left + width * 0.05,
@@ -95,7 +107,7 @@ def psi_figure(drift: dict) -> bytes:
     max_psi = drift["gate"]["max_psi"]
     limit = max(values.max(initial=0.0), statistics.MODERATE_UP_TO, max_psi or 0.0)
 
-    figure = Figure(figsize=(7.5, 8.0), layout="constrained")
+    figure = _figure(figsize=(7.5, 8.0), layout="constrained")
     axes = figure.add_subplot()
     positions = np.arange(len(names))
     axes.barh(positions, values, color=colors)
@@ -148,7 +160,7 @@ def confusion_figure(confusion: dict) -> bytes:
             [confusion["false_negative"], confusion["true_positive"]],
         ]
     )
-    figure = Figure(figsize=(3.8, 3.4), layout="constrained")
+    figure = _figure(figsize=(3.8, 3.4), layout="constrained")
     axes = figure.add_subplot()
     axes.imshow(matrix, cmap="Blues", vmin=0, vmax=max(matrix.max(), 1))
     labels = ["benign", "malignant"]

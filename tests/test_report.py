@@ -1,5 +1,8 @@
 """Tests of the report page and the rejected-reason counts, without a model."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -143,3 +146,21 @@ def test_report_small_sample_has_no_alarm():
     assert "Drift gate failed" not in page
     assert "alert major" not in page
     assert "No feature shows major drift" not in page
+
+
+def test_pipeline_import_skips_matplotlib():
+    # Every worker process imports the pipeline's modules, and only the step
+    # that writes the report needs Matplotlib.
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pipeline.graph; print('matplotlib' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert completed.stdout.strip() == "False"
