@@ -16,5 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``wdbc-score`` with ``argv`` and return the exit status."""
     with collector.paused():
         from pipeline import run
-    gc.freeze()
+
+        # Frozen before the collector resumes: the new objects are all in the
+        # youngest generation, whose next collection would walk every one.
+        gc.freeze()
     return run.main(argv)
