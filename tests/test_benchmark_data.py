@@ -7,7 +7,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from benchmarks import score_throughput
-from pipeline import readers
+from pipeline import readers, run
 from wdbc import schema
 
 
@@ -97,3 +97,16 @@ def test_summary_picks_fastest_run_per_metric():
 
     assert summary["marginal_rows_per_second"]["beam-parquet"] == 1_000
     assert summary["marginal_rows_per_cpu_second"]["beam-parquet"] == 1_200
+
+
+def test_doubled_shards_are_all_scored(tmp_path):
+    globs = score_throughput.generate_shards(tmp_path / "data", 300, 2, seed=1)
+
+    doubled = score_throughput.doubled_parquet(tmp_path / "doubled", globs["parquet"])
+
+    paths = sorted(glob.glob(doubled))
+    assert len(paths) == 4
+    # wdbc-score drops paths that resolve to one file, so none may be a link.
+    assert run.match_inputs((doubled,)) == paths
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    assert rows == 600
