@@ -90,6 +90,49 @@ def test_scored_rows_match_signature(tmp_path, wdbc_frame, model_dir, version_di
     )
 
 
+def _scored_table(ids: list[str], version: str) -> pa.Table:
+    n = len(ids)
+    return pa.Table.from_arrays(
+        [
+            pa.array(ids),
+            pa.array(np.linspace(0.1, 0.9, n)),
+            pa.array(np.arange(n) % 2),
+            pa.repeat(pa.scalar(version, pa.string()), n),
+        ],
+        schema=transforms.SCORED_SCHEMA,
+    )
+
+
+def test_parquet_sink_writes_tables_as_row_groups(tmp_path):
+    tables = [_scored_table(["a", "b", "c"], "7"), _scored_table(["d", "e"], "7")]
+    output_dir = tmp_path / "scored"
+
+    with test_pipeline.TestPipeline() as p:
+        _ = (
+            p
+            | beam.Create(tables, reshuffle=False)
+            | transforms.WriteScored(str(output_dir), "parquet")
+        )
+
+    paths = glob.glob(str(output_dir / "scored-*.parquet"))
+    assert len(paths) == 1
+    parquet = pq.ParquetFile(paths[0])
+    assert parquet.schema_arrow == transforms.SCORED_SCHEMA
+    assert parquet.metadata.num_row_groups == 2
+    read = parquet.read()
+    assert sorted(read.column(schema.ID_COLUMN).to_pylist()) == list("abcde")
+    # Distinct ids and probabilities are written without a dictionary, the
+    # class and the model version with one.
+    encodings = {
+        parquet.schema_arrow.names[i]: parquet.metadata.row_group(0).column(i).encodings
+        for i in range(parquet.metadata.num_columns)
+    }
+    assert "RLE_DICTIONARY" not in encodings[schema.ID_COLUMN]
+    assert "RLE_DICTIONARY" not in encodings[schema.PROBABILITY_KEY]
+    assert "RLE_DICTIONARY" in encodings[schema.CLASS_KEY]
+    assert "RLE_DICTIONARY" in encodings[schema.MODEL_VERSION_COLUMN]
+
+
 @pytest.mark.parametrize("output_format", ["csv", "jsonl"])
 def test_text_output_formats(
     tmp_path, wdbc_frame, model_dir, export_metadata, output_format
