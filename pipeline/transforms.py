@@ -208,7 +208,7 @@ class _ScoredParquetSink(filebasedsink.FileBasedSink):
             coder=None,
             file_name_suffix=file_name_suffix,
             mime_type="application/x-parquet",
-            # Parquet compresses by page itself, not the file as a whole.
+            # A Parquet file is not compressed as a whole: its pages are.
             compression_type=CompressionTypes.UNCOMPRESSED,
         )
 
