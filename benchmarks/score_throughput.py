@@ -31,7 +31,9 @@ costs such as importing TensorFlow and loading the model cancel out.
 With ``--repeats N`` the script makes N passes over the cases. Within a pass,
 the plain, ``beam`` and ``beam-mp2`` runs of one format and row count follow
 each other, so a change in the load of a shared machine is more likely to
-shift both sides of a ratio alike.
+shift both sides of a ratio alike. Rates come from the least times per case
+and row count. The marginal ratios are also computed within each pass, and
+their median is printed next to the ratio of least times.
 
 Writes ``results.json`` in ``--work_dir`` and prints a table.
 """
@@ -45,6 +47,7 @@ import os
 import pathlib
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -227,6 +230,8 @@ class Measurement:
     peak_tree_rss_kib: int
     cpu_seconds: float
     command: list[str]
+    # Number of the pass over the cases that made this run, from 0.
+    repeat: int = 0
 
 
 def measure(case: str, rows: int, command: list[str], work_dir: pathlib.Path):
@@ -295,6 +300,7 @@ class Runner:
         label = case if self.repeat == 0 else f"{case}-repeat{self.repeat}"
         measurement = measure(label, rows, command, self.work_dir)
         measurement.case = case
+        measurement.repeat = self.repeat
         scored = count_scored_rows(output_dir)
         shutil.rmtree(output_dir, ignore_errors=True)
         if scored != rows:
@@ -431,6 +437,17 @@ def summarize(measurements: list[Measurement]) -> dict:
             ratios[f"{beam_case}/runinference marginal"] = ratio(
                 beam_case, "runinference"
             )
+    # One pass's ratio compares runs made minutes apart, so it is less exposed
+    # to a lucky run than the ratio of least times, but it varies from pass to
+    # pass. The median of the passes is printed next to it.
+    per_pass = {}
+    for fmt in FORMATS:
+        for beam_case in (f"beam-{fmt}", f"beam-{fmt}-mp2"):
+            values = pass_ratios(by_case, beam_case, f"plain-{fmt}")
+            if values:
+                per_pass[f"{beam_case}/plain-{fmt} marginal"] = values
+    for key, values in per_pass.items():
+        ratios[f"{key}, median of passes"] = statistics.median(values)
     memory = {}
     small_parquet = by_case.get("beam-parquet", [])
     if small_parquet and "memory" in by_case:
@@ -445,8 +462,32 @@ def summarize(measurements: list[Measurement]) -> dict:
         "marginal_rows_per_second": rates,
         "marginal_rows_per_cpu_second": cpu_rates,
         "ratios": {k: v for k, v in ratios.items() if v is not None},
+        "marginal_ratio_per_pass": per_pass,
         "memory": memory,
     }
+
+
+def pass_ratios(by_case: dict, case: str, baseline: str) -> list[float]:
+    """Return, per pass, the marginal wall rate of ``case`` over ``baseline``.
+
+    A pass counts only if both cases ran on both row counts in it and both
+    rates are finite.
+    """
+    ratios = []
+    passes = sorted({m.repeat for m in by_case.get(case, [])})
+    for repeat in passes:
+        rates = []
+        for name in (case, baseline):
+            runs = [m for m in by_case.get(name, []) if m.repeat == repeat]
+            sizes = sorted({m.rows for m in runs})
+            if len(sizes) < 2:
+                break
+            small = next(m for m in runs if m.rows == sizes[0])
+            large = next(m for m in runs if m.rows == sizes[-1])
+            rates.append(marginal_rate(small, large))
+        if len(rates) == 2 and all(math.isfinite(r) and r > 0 for r in rates):
+            ratios.append(rates[0] / rates[1])
+    return ratios
 
 
 def _wall(m: Measurement) -> float:
@@ -475,10 +516,13 @@ def print_table(measurements: list[Measurement], summary: dict) -> None:
         print(f"  {case:<22}{rate:>12,.0f}{cpu_rates[case]:>12,.0f}")
     print("Ratios:")
     for name, value in summary["ratios"].items():
-        print(f"  {name:<44}{value:>8.3f}")
+        print(f"  {name:<56}{value:>8.3f}")
     for name, value in summary["memory"].items():
         shown = value if isinstance(value, str) else f"{value:.3f}"
-        print(f"  {name:<44}{shown:>8}")
+        print(f"  {name:<56}{shown:>8}")
+    print("Marginal wall-rate ratios, pass by pass:")
+    for name, values in summary["marginal_ratio_per_pass"].items():
+        print(f"  {name:<44}" + " ".join(f"{v:.3f}" for v in values))
 
 
 # --------------------------------------------------------------------------

@@ -72,15 +72,18 @@ def test_generated_shards_are_reused(tmp_path):
     assert sum(pq.ParquetFile(p).metadata.num_rows for p in resized) == 300
 
 
-def _measurement(rows: int, wall: float, cpu: float) -> score_throughput.Measurement:
+def _measurement(
+    rows: int, wall: float, cpu: float, case: str = "beam-parquet", repeat: int = 0
+) -> score_throughput.Measurement:
     return score_throughput.Measurement(
-        case="beam-parquet",
+        case=case,
         rows=rows,
         wall_seconds=wall,
         max_rss_kib=1,
         peak_tree_rss_kib=1,
         cpu_seconds=cpu,
         command=[],
+        repeat=repeat,
     )
 
 
@@ -97,6 +100,30 @@ def test_summary_picks_fastest_run_per_metric():
 
     assert summary["marginal_rows_per_second"]["beam-parquet"] == 1_000
     assert summary["marginal_rows_per_cpu_second"]["beam-parquet"] == 1_200
+
+
+def test_summary_gives_median_of_pass_ratios():
+    # (small wall, large wall) per pass: beam's rates are 1000, 1000 and 500
+    # rows/s, the plain loop's 1000, 500 and 1000, so the ratios are 1, 2, 0.5.
+    walls = {
+        "beam-parquet": [(1.0, 4.0), (1.0, 4.0), (1.0, 7.0)],
+        "plain-parquet": [(1.0, 4.0), (1.0, 7.0), (1.0, 4.0)],
+    }
+    runs = [
+        _measurement(rows, wall, wall, case=case, repeat=repeat)
+        for case, passes in walls.items()
+        for repeat, pair in enumerate(passes)
+        for rows, wall in zip((1_000, 4_000), pair)
+    ]
+
+    summary = score_throughput.summarize(runs)
+
+    per_pass = summary["marginal_ratio_per_pass"]["beam-parquet/plain-parquet marginal"]
+    assert per_pass == [1.0, 2.0, 0.5]
+    ratios = summary["ratios"]
+    assert ratios["beam-parquet/plain-parquet marginal, median of passes"] == 1.0
+    # The least times give 3000 rows in 3 s for both cases.
+    assert ratios["beam-parquet/plain-parquet marginal"] == 1.0
 
 
 def test_doubled_shards_are_all_scored(tmp_path):
