@@ -437,9 +437,9 @@ def summarize(measurements: list[Measurement]) -> dict:
             ratios[f"{beam_case}/runinference marginal"] = ratio(
                 beam_case, "runinference"
             )
-    # One pass's ratio compares runs made minutes apart, so it is less exposed
-    # to a lucky run than the ratio of least times, but it varies from pass to
-    # pass. The median of the passes is printed next to it.
+    # Within a pass the runs of both cases follow each other, so a change in
+    # load shifts both alike. The median over passes then discounts one lucky
+    # run, which the ratio of least times takes at face value.
     per_pass = {}
     for fmt in FORMATS:
         for beam_case in (f"beam-{fmt}", f"beam-{fmt}-mp2"):
