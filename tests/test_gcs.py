@@ -14,6 +14,7 @@ import logging
 import socket
 import time
 
+import apache_beam as beam
 import google.auth
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from gcp_storage_emulator.server import create_server
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -443,3 +445,20 @@ def test_export_uploads_metadata_last(gcs, gcs_training):
     assert len(order) == 5
     assert order[-1] == schema.METADATA_RELPATH
     assert order[-2] == "saved_model.pb"
+
+
+def test_empty_parquet_shard_in_bucket(gcs):
+    prefix = "scored-empty"
+
+    with BeamTestPipeline() as p:
+        _ = (
+            p
+            | beam.Create([], reshuffle=False).with_output_types(pa.Table)
+            | transforms.WriteScored(f"gs://{BUCKET}/{prefix}", "parquet")
+        )
+
+    names = gcs.names(prefix)
+    assert names == ["scored-00000-of-00001.parquet"]
+    table = pq.read_table(io.BytesIO(gcs.download(f"{prefix}/{names[0]}")))
+    assert table.schema == transforms.SCORED_SCHEMA
+    assert table.num_rows == 0

@@ -133,6 +133,27 @@ def test_parquet_sink_writes_tables_as_row_groups(tmp_path):
     assert "RLE_DICTIONARY" in encodings[schema.MODEL_VERSION_COLUMN]
 
 
+def test_parquet_sink_writes_empty_shard(tmp_path):
+    output_dir = tmp_path / "scored"
+
+    with test_pipeline.TestPipeline() as p:
+        _ = (
+            p
+            | beam.Create([], reshuffle=False).with_output_types(pa.Table)
+            | transforms.WriteScored(str(output_dir), "parquet")
+        )
+
+    paths = glob.glob(str(output_dir / "scored-*.parquet"))
+    assert len(paths) == 1
+    parquet = pq.ParquetFile(paths[0])
+    assert parquet.schema_arrow == transforms.SCORED_SCHEMA
+    assert parquet.metadata.num_rows == 0
+    frame = pd.read_parquet(paths[0])
+    assert list(frame.columns) == transforms.SCORED_SCHEMA.names
+    assert len(frame) == 0
+    assert sorted(p.name for p in output_dir.iterdir()) == [os.path.basename(paths[0])]
+
+
 @pytest.mark.parametrize("output_format", ["csv", "jsonl"])
 def test_text_output_formats(
     tmp_path, wdbc_frame, model_dir, export_metadata, output_format
