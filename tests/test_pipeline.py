@@ -24,6 +24,8 @@ from pipeline import run as score
 from pipeline.graph import build_pipeline
 from pipeline.options import parse_args
 from tests.conftest import BUNDLED_DATA
+from train.data import Normalization
+from train.export import ServingModel, export_model
 from wdbc import schema
 
 FEATURES = list(schema.FEATURE_NAMES)
@@ -449,6 +451,51 @@ def test_overflow_check_is_exact_outside_bounds(version_dir, wdbc_frame):
     assert mask.shape == features.shape
     assert np.flatnonzero(mask.any(axis=1)).tolist() == [2]
     assert np.flatnonzero(mask[2]).tolist() == [compactness]
+
+
+def _export_with_normalization(model_root, mean, std) -> str:
+    """Export a model that weighs only radius_mean, with the given statistics."""
+    weights = np.zeros((schema.NUM_FEATURES, 1), np.float32)
+    weights[FEATURES.index("radius_mean")] = 1.0
+    normalization = Normalization(
+        mean=np.asarray(mean, np.float32), std=np.asarray(std, np.float32)
+    )
+    model = ServingModel(weights, 0.0, normalization, 0.5, "42")
+    return export_model(model, str(model_root))
+
+
+def test_overflow_check_flags_far_side_of_huge_mean(tmp_path, wdbc_frame):
+    features = wdbc_frame[FEATURES].to_numpy(np.float64)[:3].copy()
+    radius = FEATURES.index("radius_mean")
+    # A radius_mean column of 1e38 and 3e38 in the training rows, within the
+    # float32 range, gives mean 2e38 and std 1e38.
+    training = np.tile(features[:1], (4, 1))
+    training[:, radius] = [1e38, 3e38, 1e38, 3e38]
+    fitted = Normalization.fit(training)
+    version_dir = _export_with_normalization(tmp_path, fitted.mean, fitted.std)
+    model = model_lib.load_model(version_dir)
+    # -1.7e38 - 2e38 is below -3.4e38, so float32 (x - mean) / std is -inf.
+    features[:, radius] = [1.0, -1.7e38, 1.7e38]
+
+    probability, _ = model.predict(features)
+    mask = model.normalized_overflow(features)
+    batch = readers.FeatureBatch(
+        source="shard.csv",
+        rows=np.arange(1, 4, dtype=np.int64),
+        ids=pa.array(["a", "b", "c"]),
+        features=features,
+        labels=np.zeros(3, dtype=np.int8),
+    )
+    _, _, _, rejected = transforms._reject_unscorable(
+        batch, probability, np.zeros(3, np.int64), model.normalized_overflow
+    )
+
+    # The model turns the -inf into probability 0, a finite score.
+    assert np.isfinite(probability).all()
+    assert mask is not None
+    assert np.flatnonzero(mask.any(axis=1)).tolist() == [1]
+    assert [row.row for row in rejected] == [2]
+    assert "radius_mean" in rejected[0].reason
 
 
 def test_nan_probability_is_rejected():
