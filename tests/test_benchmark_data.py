@@ -1,6 +1,7 @@
 """The throughput benchmark's data generator and summary, on small inputs."""
 
 import glob
+import pathlib
 
 import numpy as np
 import pyarrow.csv as pa_csv
@@ -137,3 +138,21 @@ def test_doubled_shards_are_all_scored(tmp_path):
     assert run.match_inputs((doubled,)) == paths
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
     assert rows == 600
+
+
+def test_doubled_shards_follow_regenerated_data(tmp_path):
+    data = tmp_path / "data"
+    first = score_throughput.generate_shards(data, 300, 2, seed=1)
+    score_throughput.doubled_parquet(tmp_path / "doubled", first["parquet"])
+    # Another seed rewrites the same data folder, as a rerun with --seed does,
+    # and the memory case doubles it into the same folder again.
+    second = score_throughput.generate_shards(data, 300, 2, seed=2)
+
+    score_throughput.doubled_parquet(tmp_path / "doubled", second["parquet"])
+
+    for source in sorted(glob.glob(second["parquet"])):
+        name = pathlib.Path(source).name
+        expected = pq.read_table(source)
+        for copy in ("copy0", "copy1"):
+            doubled = pq.read_table(tmp_path / "doubled" / f"{copy}-{name}")
+            assert doubled.equals(expected), f"{copy}-{name} contains the seed 1 rows"
