@@ -353,3 +353,33 @@ def test_entry_points_run_job_checks(tmp_path, model_dir):
 
     assert completed.returncode == 2
     assert f"wdbc-score: error: --input {missing}" in completed.stderr
+
+
+_REPEATED_MAIN = """
+import gc, json, sys
+from pipeline import cli
+argv = sys.argv[1:]
+counts = []
+for _ in range(2):
+    status = cli.main(argv)
+    counts.append({"status": status, "frozen": gc.get_freeze_count()})
+print(json.dumps(counts))
+"""
+
+
+def test_cli_main_freezes_once_per_process(tmp_path, model_dir):
+    # The cyclic collector skips frozen objects, so a call that freezes again
+    # keeps the unreachable cycles of the calls before it for good.
+    missing = tmp_path / "absent" / "*.csv"
+    completed = subprocess.run(
+        [sys.executable, "-c", _REPEATED_MAIN, *_argv(missing, model_dir, tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    first, second = json.loads(completed.stdout.strip().splitlines()[-1])
+
+    assert first["status"] == 2
+    assert second["status"] == 2
+    assert second["frozen"] <= first["frozen"]
