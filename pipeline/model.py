@@ -178,16 +178,17 @@ def _finite_normalization_bounds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return per-feature bounds within which (x - mean) / std stays finite.
 
-    Within them, the float32 difference and quotient are at most about half of
-    the float32 maximum, which leaves a wide margin for rounding. Values
+    Within them, both the float32 difference x - mean and the quotient are at
+    most about half of the float32 maximum, which leaves a wide margin for
+    rounding: |x - mean| is at most min(std, 1) times that half. Values
     outside them may still normalize to finite numbers, so they only decide
     whether the exact check is needed.
     """
     half = schema.FLOAT32_MAX / 2
     mean = mean.astype(np.float64)
-    std = std.astype(np.float64)
-    low = np.maximum(mean - std * half, -half)
-    high = np.minimum(mean + std * half, half)
+    radius = np.minimum(std.astype(np.float64), 1.0) * half
+    low = np.maximum(mean - radius, -half)
+    high = np.minimum(mean + radius, half)
     return low, high
 
 
@@ -227,9 +228,12 @@ class LoadedModel:
 
         The values are normalized in float32 as the serving function does, so
         the mask is set exactly where the model would see an infinity or NaN.
-        Returns None without normalizing when every column lies within the
-        bounds of ``_finite_normalization_bounds``, as real data does.
+        Returns None without normalizing when the batch is empty or every
+        column lies within the bounds of ``_finite_normalization_bounds``, as
+        real data does.
         """
+        if not len(features):
+            return None
         if (features.min(axis=0) >= self._safe_low).all() and (
             features.max(axis=0) <= self._safe_high
         ).all():

@@ -433,6 +433,7 @@ def test_overflow_check_skips_in_range_batch(version_dir, wdbc_frame):
 
     assert model.normalized_overflow(features) is None
     assert model.normalized_overflow(np.asfortranarray(features)) is None
+    assert model.normalized_overflow(features[:0]) is None
 
 
 def test_overflow_check_is_exact_outside_bounds(version_dir, wdbc_frame):
