@@ -208,8 +208,11 @@ def doubled_parquet(folder: pathlib.Path, source_glob: str) -> str:
             link = folder / f"copy{copy}-{pathlib.Path(source).name}"
             if link.is_symlink():
                 link.unlink()
-            if link.exists():
-                continue
+            elif link.exists():
+                if os.path.samefile(link, source):
+                    continue
+                # A copy, or a link to shards that were regenerated since.
+                link.unlink()
             try:
                 os.link(source, link)
             except OSError:
