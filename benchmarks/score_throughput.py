@@ -33,7 +33,7 @@ the plain, ``beam`` and ``beam-mp2`` runs of one format and row count follow
 each other, so a change in the load of a shared machine is more likely to
 shift both sides of a ratio alike. Rates come from the least times per case
 and row count. The marginal ratios are also computed within each pass, and
-their median is printed next to the ratio of least times.
+their median is printed after the ratios of least times.
 
 Writes ``results.json`` in ``--work_dir`` and prints a table.
 """
@@ -42,7 +42,6 @@ import argparse
 import dataclasses
 import glob
 import json
-import math
 import os
 import pathlib
 import platform
@@ -371,18 +370,19 @@ MULTI_PROCESS = (
 )
 
 
-def marginal_rate(small: Measurement, large: Measurement, cpu=False) -> float:
+def marginal_rate(small: Measurement, large: Measurement, cpu=False) -> float | None:
     """Rows per second between two runs of one case on different row counts.
 
     With ``cpu`` the seconds are CPU seconds of the process tree, not wall.
+    Returns None when the large run took no longer than the small one: the
+    noise then outweighed the extra rows, so there is no rate to report.
     """
     if cpu:
         seconds = large.cpu_seconds - small.cpu_seconds
     else:
         seconds = large.wall_seconds - small.wall_seconds
     if seconds <= 0:
-        # Start-up noise outweighed the extra rows, so there is no rate.
-        return float("inf")
+        return None
     return (large.rows - small.rows) / seconds
 
 
@@ -405,11 +405,9 @@ def summarize(measurements: list[Measurement]) -> dict:
 
     def ratio(a: str, b: str, table=rates):
         """Return ``table[a] / table[b]``, or None unless both are finite."""
-        if a not in table or b not in table:
+        if table.get(a) is None or table.get(b) is None:
             return None
-        if not (math.isfinite(table[a]) and math.isfinite(table[b])):
-            return None
-        return table[a] / table[b] if table[b] > 0 else None
+        return table[a] / table[b]
 
     def largest(case: str):
         """Return the fastest run of ``case`` on its largest row count."""
@@ -488,7 +486,7 @@ def pass_ratios(by_case: dict, case: str, baseline: str) -> list[float]:
             small = next(m for m in runs if m.rows == sizes[0])
             large = next(m for m in runs if m.rows == sizes[-1])
             rates.append(marginal_rate(small, large))
-        if len(rates) == 2 and all(math.isfinite(r) and r > 0 for r in rates):
+        if len(rates) == 2 and None not in rates:
             ratios.append(rates[0] / rates[1])
     return ratios
 
@@ -513,19 +511,24 @@ def print_table(measurements: list[Measurement], summary: dict) -> None:
             f"{m.max_rss_kib / 1024:>13.0f}{m.peak_tree_rss_kib / 1024:>14.0f}"
         )
     print()
-    print("Marginal rows per wall second and per CPU second:")
+    print("Marginal rates (rows per second; '-': the large run was not slower):")
+    print(f"  {'case':<22}{'wall':>12}{'CPU':>12}")
     cpu_rates = summary["marginal_rows_per_cpu_second"]
     for case, rate in summary["marginal_rows_per_second"].items():
-        print(f"  {case:<22}{rate:>12,.0f}{cpu_rates[case]:>12,.0f}")
-    print("Ratios:")
+        print(f"  {case:<22}{_rate_text(rate):>12}{_rate_text(cpu_rates[case]):>12}")
+    print("Ratios (wall: the whole-process times on the larger row count):")
     for name, value in summary["ratios"].items():
-        print(f"  {name:<56}{value:>8.3f}")
+        print(f"  {name:<58}{value:>8.3f}")
     for name, value in summary["memory"].items():
         shown = value if isinstance(value, str) else f"{value:.3f}"
-        print(f"  {name:<56}{shown:>8}")
-    print("Marginal wall-rate ratios, pass by pass:")
+        print(f"  {name:<58}{shown:>8}")
+    print("Marginal wall-rate ratios, pass by pass (passes without a rate left out):")
     for name, values in summary["marginal_ratio_per_pass"].items():
         print(f"  {name:<44}" + " ".join(f"{v:.3f}" for v in values))
+
+
+def _rate_text(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:,.0f}"
 
 
 # --------------------------------------------------------------------------
@@ -726,7 +729,7 @@ def main(argv=None) -> int:
         **summary,
     }
     results_path = work_dir / "results.json"
-    results_path.write_text(json.dumps(results, indent=2))
+    results_path.write_text(json.dumps(results, indent=2, allow_nan=False))
     print(f"\nWrote {results_path} after {results['total_seconds']:.0f} s")
     return 0
 

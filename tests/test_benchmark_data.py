@@ -1,6 +1,7 @@
 """The throughput benchmark's data generator and summary, on small inputs."""
 
 import glob
+import json
 import pathlib
 
 import numpy as np
@@ -156,3 +157,22 @@ def test_doubled_shards_follow_regenerated_data(tmp_path):
         for copy in ("copy0", "copy1"):
             doubled = pq.read_table(tmp_path / "doubled" / f"{copy}-{name}")
             assert doubled.equals(expected), f"{copy}-{name} contains the seed 1 rows"
+
+
+def test_summary_has_no_rate_when_large_run_is_faster():
+    runs = [
+        _measurement(1_000, wall=8.0, cpu=5.0, case="beam-csv-mp2"),
+        _measurement(4_000, wall=7.0, cpu=8.0, case="beam-csv-mp2"),
+        _measurement(1_000, wall=1.0, cpu=1.0, case="plain-csv"),
+        _measurement(4_000, wall=4.0, cpu=4.0, case="plain-csv"),
+    ]
+
+    summary = score_throughput.summarize(runs)
+
+    assert summary["marginal_rows_per_second"]["beam-csv-mp2"] is None
+    assert summary["marginal_rows_per_cpu_second"]["beam-csv-mp2"] == 1_000
+    assert "beam-csv-mp2/plain-csv marginal" not in summary["ratios"]
+    assert summary["ratios"]["beam-csv-mp2/plain-csv marginal CPU"] == 1.0
+    assert summary["marginal_ratio_per_pass"] == {}
+    # results.json must stay strict JSON.
+    assert "null" in json.dumps(summary, allow_nan=False)
