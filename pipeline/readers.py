@@ -20,6 +20,7 @@ import csv
 import dataclasses
 import gzip
 import io
+import logging
 import math
 import zlib
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from wdbc import schema
+
+_LOGGER = logging.getLogger(__name__)
 
 _FEATURES = schema.FEATURE_NAMES
 _FEATURE_SET = frozenset(_FEATURES)
@@ -812,6 +815,8 @@ def _stop_at_read_error(
             f"file cannot be read after row {last_row}, it may be truncated "
             f"or corrupt: {e}"
         )
+        # The run may still pass its gates, so the log names the file too.
+        _LOGGER.warning("%s: %s; its unread rest is one rejected record", path, reason)
         yield RejectedRow(path, last_row + 1, reason, {})
 
 

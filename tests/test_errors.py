@@ -3,6 +3,7 @@
 import gzip
 import importlib.metadata
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -207,7 +208,7 @@ def test_failed_run_leaves_no_outputs(tmp_path, version_dir):
     assert sorted(p.name for p in output.iterdir()) == []
 
 
-def test_truncated_gzip_keeps_other_shards(tmp_path, model_dir):
+def test_truncated_gzip_keeps_other_shards(tmp_path, model_dir, caplog):
     folder = tmp_path / "input"
     folder.mkdir()
     text = BUNDLED_DATA.read_bytes() * 4
@@ -217,7 +218,12 @@ def test_truncated_gzip_keeps_other_shards(tmp_path, model_dir):
     shutil.copy(BUNDLED_DATA, folder / "wdbc.data")
     output = tmp_path / "output"
     argv = _argv(folder / "*", model_dir, output, "--output_format", "csv")
-    scoring.run(argv, test_pipeline=BeamTestPipeline(runner="FnApiRunner"))
+    with caplog.at_level(logging.WARNING, logger="pipeline.readers"):
+        scoring.run(argv, test_pipeline=BeamTestPipeline(runner="FnApiRunner"))
+
+    warnings = [r.getMessage() for r in caplog.records if r.name == "pipeline.readers"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{truncated}: file cannot be read after row")
 
     summary = json.loads((output / "summary.json").read_text())
     whole = summary["files"][str(folder / "wdbc.data")]
