@@ -18,10 +18,14 @@ class RejectionGateError(RuntimeError):
 
 def _top_reasons(reasons: dict) -> str:
     ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
-    return "; ".join(
+    text = "; ".join(
         f"{reason} ({count} {'row' if count == 1 else 'rows'})"
         for reason, count in ranked[:_TOP_REASONS]
     )
+    others = len(ranked) - _TOP_REASONS
+    if others > 0:
+        text += f"; and {others} more {'reason' if others == 1 else 'reasons'}"
+    return text
 
 
 def rejection_gate(summary: dict, max_rejected_share: float | None) -> dict:

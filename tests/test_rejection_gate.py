@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline import readers
+from pipeline import readers, rejections
 from pipeline import run as scoring
 from pipeline.options import parse_args
 
@@ -155,3 +155,18 @@ def test_max_rejected_share_rejects_invalid(value, capsys):
         )
 
     assert "--max_rejected_share" in capsys.readouterr().err
+
+
+def test_gate_message_counts_unnamed_reasons():
+    summary = {
+        "rows_read": 10,
+        "rows_scored": 0,
+        "rows_rejected": 10,
+        "rejected_by_reason": {"a": 4, "b": 3, "c": 2, "d": 1},
+    }
+
+    message = rejections.rejection_gate(summary, None)["message"]
+
+    assert message.endswith(
+        "Top rejection reasons: a (4 rows); b (3 rows); c (2 rows); and 1 more reason."
+    )
