@@ -168,9 +168,14 @@ def check_inputs_outside_output(files: list[str], output_dir: str) -> None:
     """
     inside = [path for path in files if _inside(path, output_dir)]
     if inside:
+        count = (
+            "it is the only input file there"
+            if len(inside) == 1
+            else (f"{len(inside)} input files are")
+        )
         raise JobError(
             f"--input file {inside[0]} is inside --output_dir {output_dir} "
-            f"({len(inside)} input files are). Write the outputs to a folder "
+            f"({count}). Write the outputs to a folder "
             "that no --input glob matches."
         )
 

@@ -431,10 +431,12 @@ class WriteSummaryFn(beam.DoFn):
         if drift["gate"]["passed"] and summary["rejections"]["passed"]:
             with FileSystems.create(FileSystems.join(self._output_dir, SUCCESS_NAME)):
                 pass
+        files = summary["files_read"]
         _LOGGER.info(
-            "Read %d rows from %d files: %d scored, %d rejected",
+            "Read %d rows from %d %s: %d scored, %d rejected",
             summary["rows_read"],
-            summary["files_read"],
+            files,
+            "file" if files == 1 else "files",
             summary["rows_scored"],
             summary["rows_rejected"],
         )

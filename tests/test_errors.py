@@ -258,6 +258,11 @@ def test_input_inside_output_dir(tmp_path, model_dir, layout, capsys):
     assert status == 2
     assert f"--input file {folder / 'a.csv'} is inside --output_dir {output}" in err
     assert "Write the outputs to a folder that no --input glob matches" in err
+    # In the same folder, the glob also matches the earlier scored file.
+    if layout == "same_folder":
+        assert "(2 input files are)" in err
+    else:
+        assert "(it is the only input file there)" in err
     assert _snapshot(output) == before
 
 

@@ -558,6 +558,7 @@ def test_run_log_counts_files(tmp_path, wdbc_frame, model_dir, caplog, files, ex
     for i in range(files):
         wdbc_frame.head(3).to_csv(tmp_path / f"part-{i}.csv", index=False)
 
+    caplog.set_level(logging.INFO, logger="pipeline.transforms")
     with caplog.at_level(logging.INFO, logger="pipeline.run"):
         status = score.main(
             [
@@ -573,3 +574,6 @@ def test_run_log_counts_files(tmp_path, wdbc_frame, model_dir, caplog, files, ex
     assert status == 0
     messages = [r.getMessage() for r in caplog.records if r.name == "pipeline.run"]
     assert any(m.startswith(f"Scoring {expected}with model") for m in messages)
+    counts = [r.getMessage() for r in caplog.records if r.name == "pipeline.transforms"]
+    read = f"Read {3 * files} rows from {expected.strip()}:"
+    assert any(m.startswith(read) for m in counts)
