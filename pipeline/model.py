@@ -5,7 +5,6 @@ call to validate ``--model_dir``. Workers load the SavedModel once per process
 through ``apache_beam.utils.shared.Shared``.
 """
 
-import gc
 import json
 import logging
 import os
@@ -28,9 +27,6 @@ _COPY_CHUNK_BYTES = 1 << 20
 # to check that a run loads the model once per worker process.
 LOAD_COUNTS: dict[str, int] = {}
 _LOAD_LOCK = threading.Lock()
-# Whether a model load in this process has frozen the live objects, which is
-# done once per process.
-_FROZEN = False
 
 
 class ModelError(ValueError):
@@ -264,15 +260,9 @@ def load_model(version_dir: str) -> LoadedModel:
     first model loaded is frozen too, so it stays in memory until the process
     exits, as a worker's model does anyway.
     """
-    global _FROZEN
-    with collector.paused():
+    with collector.paused(freeze_once_as="model load"):
         model = LoadedModel(version_dir)
-        with _LOAD_LOCK:
-            LOAD_COUNTS[version_dir] = LOAD_COUNTS.get(version_dir, 0) + 1
-            # Frozen before the collector resumes: the new objects are all in
-            # the youngest generation, whose next collection took 0.17 s.
-            if not _FROZEN:
-                gc.freeze()
-                _FROZEN = True
+    with _LOAD_LOCK:
+        LOAD_COUNTS[version_dir] = LOAD_COUNTS.get(version_dir, 0) + 1
     _LOGGER.info("Loaded model version %s from %s", model.model_version, version_dir)
     return model
