@@ -454,10 +454,9 @@ class WriteSummary(beam.PTransform):
         max_rejected_share: float | None = None,
     ):
         super().__init__()
-        self._output_dir = output_dir
-        self._metadata = metadata
-        self._started_at = started_at
-        self._max_rejected_share = max_rejected_share
+        self._write_fn = WriteSummaryFn(
+            output_dir, metadata, started_at, max_rejected_share
+        )
 
     def expand(self, inputs):
         (
@@ -479,12 +478,7 @@ class WriteSummary(beam.PTransform):
             | "StartSummary" >> beam.Create([None])
             | "WriteSummaryFiles"
             >> beam.ParDo(
-                WriteSummaryFn(
-                    self._output_dir,
-                    self._metadata,
-                    self._started_at,
-                    self._max_rejected_share,
-                ),
+                self._write_fn,
                 counts=beam.pvalue.AsSingleton(counts),
                 scored_files=beam.pvalue.AsList(scored_files),
                 rejected_files=beam.pvalue.AsList(rejected_files),
