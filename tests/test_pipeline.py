@@ -105,20 +105,25 @@ def _scored_table(ids: list[str], version: str) -> pa.Table:
     )
 
 
-def test_parquet_sink_writes_tables_as_row_groups(tmp_path):
-    tables = [_scored_table(["a", "b", "c"], "7"), _scored_table(["d", "e"], "7")]
-    output_dir = tmp_path / "scored"
-
+def _write_scored_parquet(tables: list[pa.Table], output_dir) -> str:
+    """Write ``tables`` with ``WriteScored`` and return the one Parquet file."""
     with test_pipeline.TestPipeline() as p:
         _ = (
             p
-            | beam.Create(tables, reshuffle=False)
+            | beam.Create(tables, reshuffle=False).with_output_types(pa.Table)
             | transforms.WriteScored(str(output_dir), "parquet")
         )
 
     paths = glob.glob(str(output_dir / "scored-*.parquet"))
     assert len(paths) == 1
-    parquet = pq.ParquetFile(paths[0])
+    return paths[0]
+
+
+def test_parquet_sink_writes_tables_as_row_groups(tmp_path):
+    tables = [_scored_table(["a", "b", "c"], "7"), _scored_table(["d", "e"], "7")]
+
+    parquet = pq.ParquetFile(_write_scored_parquet(tables, tmp_path / "scored"))
+
     assert parquet.schema_arrow == transforms.SCORED_SCHEMA
     assert parquet.metadata.num_row_groups == 2
     read = parquet.read()
@@ -138,22 +143,15 @@ def test_parquet_sink_writes_tables_as_row_groups(tmp_path):
 def test_parquet_sink_writes_empty_shard(tmp_path):
     output_dir = tmp_path / "scored"
 
-    with test_pipeline.TestPipeline() as p:
-        _ = (
-            p
-            | beam.Create([], reshuffle=False).with_output_types(pa.Table)
-            | transforms.WriteScored(str(output_dir), "parquet")
-        )
+    path = _write_scored_parquet([], output_dir)
 
-    paths = glob.glob(str(output_dir / "scored-*.parquet"))
-    assert len(paths) == 1
-    parquet = pq.ParquetFile(paths[0])
+    parquet = pq.ParquetFile(path)
     assert parquet.schema_arrow == transforms.SCORED_SCHEMA
     assert parquet.metadata.num_rows == 0
-    frame = pd.read_parquet(paths[0])
+    frame = pd.read_parquet(path)
     assert list(frame.columns) == transforms.SCORED_SCHEMA.names
     assert len(frame) == 0
-    assert sorted(p.name for p in output_dir.iterdir()) == [os.path.basename(paths[0])]
+    assert sorted(p.name for p in output_dir.iterdir()) == [os.path.basename(path)]
 
 
 @pytest.mark.parametrize("output_format", ["csv", "jsonl"])
