@@ -16,6 +16,18 @@ def _training() -> dict:
     return statistics.training_statistics(features, rng.uniform(size=300))
 
 
+def _profile(training: dict, rows: int, seed: int) -> drift.ScoreProfile:
+    """Profile ``rows`` random rows drawn like the training features."""
+    rng = np.random.default_rng(seed)
+    features = rng.normal(10.0, 2.0, size=(rows, schema.NUM_FEATURES))
+    probabilities = rng.uniform(size=rows)
+    combine = drift.ProfileScoresFn(training)
+    return combine.add_input(
+        combine.create_accumulator(),
+        drift.ScoredBatch(features, probabilities, (probabilities >= 0.5) * 1),
+    )
+
+
 def _empty_summary(training: dict) -> dict:
     profile = drift.ProfileScoresFn(training).create_accumulator()
     return {"drift": drift.drift_summary(profile, training), "threshold": 0.5}
@@ -40,14 +52,7 @@ def test_report_without_rows_or_labels():
 
 def test_report_with_rows_has_psi_chart():
     training = _training()
-    rng = np.random.default_rng(2)
-    features = rng.normal(10.0, 2.0, size=(50, schema.NUM_FEATURES))
-    probabilities = rng.uniform(size=50)
-    combine = drift.ProfileScoresFn(training)
-    profile = combine.add_input(
-        combine.create_accumulator(),
-        drift.ScoredBatch(features, probabilities, (probabilities >= 0.5) * 1),
-    )
+    profile = _profile(training, rows=50, seed=2)
     summary = {"drift": drift.drift_summary(profile, training), "threshold": 0.5}
 
     figures = report.render_figures(summary, training)
@@ -125,14 +130,7 @@ def test_reason_category(reason, category):
 
 def test_report_small_sample_has_no_alarm():
     training = _training()
-    rng = np.random.default_rng(1)
-    features = rng.normal(10.0, 2.0, size=(7, schema.NUM_FEATURES))
-    probabilities = rng.uniform(size=7)
-    combine = drift.ProfileScoresFn(training)
-    profile = combine.add_input(
-        combine.create_accumulator(),
-        drift.ScoredBatch(features, probabilities, (probabilities >= 0.5) * 1),
-    )
+    profile = _profile(training, rows=7, seed=1)
     record = drift.drift_summary(profile, training, max_psi=0.25, min_rows=1000)
     summary = {"drift": record, "threshold": 0.5}
 
