@@ -472,7 +472,7 @@ def pass_ratios(by_case: dict, case: str, baseline: str) -> list[float]:
     """Return, per pass, the marginal wall rate of ``case`` over ``baseline``.
 
     A pass counts only if both cases ran on both row counts in it and both
-    rates are finite.
+    have a rate, which needs the large run to be slower than the small one.
     """
     ratios = []
     passes = sorted({m.repeat for m in by_case.get(case, [])})
