@@ -159,7 +159,7 @@ def test_doubled_shards_follow_regenerated_data(tmp_path):
             assert doubled.equals(expected), f"{copy}-{name} contains the seed 1 rows"
 
 
-def test_summary_no_rate_for_faster_large_run():
+def test_summary_skips_rate_of_faster_run():
     runs = [
         _measurement(1_000, wall=8.0, cpu=5.0, case="beam-csv-mp2"),
         _measurement(4_000, wall=7.0, cpu=8.0, case="beam-csv-mp2"),

@@ -119,7 +119,7 @@ def _write_scored_parquet(tables: list[pa.Table], output_dir) -> str:
     return paths[0]
 
 
-def test_parquet_sink_writes_tables_as_row_groups(tmp_path):
+def test_parquet_sink_row_group_per_table(tmp_path):
     tables = [_scored_table(["a", "b", "c"], "7"), _scored_table(["d", "e"], "7")]
 
     parquet = pq.ParquetFile(_write_scored_parquet(tables, tmp_path / "scored"))
@@ -337,7 +337,7 @@ print(json.dumps(state))
 
 
 @pytest.mark.parametrize("collector", ["enabled", "disabled"])
-def test_model_load_restores_collector_and_freezes_once(version_dir, collector):
+def test_model_load_freezes_collector_once(version_dir, collector):
     # A fresh process, so that no earlier load in this one has frozen objects.
     completed = subprocess.run(
         [sys.executable, "-c", _COLLECTOR_CHECK, str(version_dir), collector],
@@ -463,7 +463,7 @@ def _export_with_normalization(model_root, mean, std) -> str:
     return export_model(model, str(model_root))
 
 
-def test_overflow_check_flags_far_side_of_huge_mean(tmp_path, wdbc_frame):
+def test_overflow_check_huge_mean(tmp_path, wdbc_frame):
     features = wdbc_frame[FEATURES].to_numpy(np.float64)[:3].copy()
     radius = FEATURES.index("radius_mean")
     # A radius_mean column of 1e38 and 3e38 in the training rows, within the
